@@ -1,0 +1,16 @@
+"""keras_layerlock: self-supervised video representation learning in Keras 3.
+
+Public API. Everything a user needs is importable from here; submodules are
+implementation detail.
+"""
+
+from keras_layerlock import layers
+from keras_layerlock import utils
+from keras_layerlock.layers import LearnedPositionEmbedding3D
+from keras_layerlock.layers import RotaryEmbedding3D
+from keras_layerlock.layers import SinCosPositionEmbedding3D
+from keras_layerlock.layers import TransformerBlock
+from keras_layerlock.layers import TubeletEmbedding
+from keras_layerlock.models import VideoViTBackbone
+from keras_layerlock.models import video_vit_parameter_count
+from keras_layerlock.version import __version__

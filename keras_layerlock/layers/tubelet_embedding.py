@@ -1,0 +1,136 @@
+import keras
+from keras import ops
+
+from keras_layerlock.utils.video_patches import normalize_patch_size
+from keras_layerlock.utils.video_patches import patchify
+from keras_layerlock.utils.video_patches import video_grid_shape
+
+
+@keras.saving.register_keras_serializable(package="keras_layerlock")
+class TubeletEmbedding(keras.layers.Layer):
+    """Cuts a video into non-overlapping tubelets and projects each linearly.
+
+    This is the patch embedding of video ViTs (ViViT, VideoMAE, 4DS): a
+    strided 3-D convolution with kernel = stride = `patch_size`. It is
+    computed as a reshape followed by one matrix product, which is the same
+    function and runs fast on every backend. The kernel is stored as
+    `(t, p_h, p_w, channels, hidden_dim)`, the layout of a `Conv3D` kernel,
+    so converted convolution weights load as they are.
+
+    Images `(batch, height, width, channels)` and one-frame videos are tiled
+    to the tubelet's temporal size first, so one set of weights embeds both.
+
+    Args:
+        hidden_dim: int. Width of each token.
+        patch_size: int or tuple `(t, p_h, p_w)`. Tubelet size; defaults to
+            `(2, 16, 16)`.
+        num_channels: int. Channels of the input; defaults to 3.
+        use_bias: bool. Whether the projection has a bias; defaults to True.
+        kernel_initializer: initializer for the projection. Defaults to
+            `"glorot_uniform"` over the flattened tubelet (the xavier-uniform
+            initialisation of MAE's patch embedding).
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: float tensor `(batch, frames, height, width, channels)` or
+            `(batch, height, width, channels)`.
+
+    Returns:
+        Tokens `(batch, num_tokens, hidden_dim)` in row-major `(t, h, w)` grid
+        order.
+
+    Example:
+    ```python
+    layer = TubeletEmbedding(hidden_dim=64, patch_size=(2, 8, 8))
+    tokens = layer(np.random.rand(2, 4, 32, 32, 3))  # (2, 2 * 4 * 4, 64)
+    ```
+    """
+
+    def __init__(
+        self,
+        hidden_dim,
+        patch_size=(2, 16, 16),
+        num_channels=3,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(hidden_dim) <= 0:
+            raise ValueError(
+                f"`hidden_dim` must be a positive int. Received: {hidden_dim}"
+            )
+        self.hidden_dim = int(hidden_dim)
+        self.patch_size = normalize_patch_size(patch_size)
+        self.num_channels = int(num_channels)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    @property
+    def patch_dim(self):
+        t, ph, pw = self.patch_size
+        return t * ph * pw * self.num_channels
+
+    def build(self, input_shape=None):
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=self.patch_size + (self.num_channels, self.hidden_dim),
+            initializer=_FlattenedFanInitializer(self.kernel_initializer),
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias", shape=(self.hidden_dim,), initializer="zeros"
+            )
+        self.built = True
+
+    def grid_shape(self, input_shape):
+        """Token grid `(T', H', W')` for an input shape (validates it)."""
+        return video_grid_shape(input_shape, self.patch_size, self.num_channels)
+
+    def call(self, inputs):
+        self.grid_shape(inputs.shape)
+        patches = patchify(inputs, self.patch_size)
+        kernel = ops.reshape(self.kernel, (self.patch_dim, self.hidden_dim))
+        tokens = ops.matmul(ops.cast(patches, self.compute_dtype), kernel)
+        if self.bias is not None:
+            tokens = tokens + self.bias
+        return tokens
+
+    def compute_output_shape(self, input_shape):
+        gt, gh, gw = self.grid_shape(input_shape)
+        return (input_shape[0], gt * gh * gw, self.hidden_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "patch_size": self.patch_size,
+                "num_channels": self.num_channels,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+            }
+        )
+        return config
+
+
+class _FlattenedFanInitializer(keras.initializers.Initializer):
+    """Initialises a `(t, p, p, C, D)` kernel as if it were `(t*p*p*C, D)`.
+
+    Keras would compute a convolution's fans from the receptive field, which
+    gives the same fans here; flattening makes that explicit and independent
+    of the kernel's rank.
+    """
+
+    def __init__(self, initializer):
+        self.initializer = initializer
+
+    def __call__(self, shape, dtype=None):
+        fan_in = 1
+        for size in shape[:-1]:
+            fan_in *= size
+        flat = self.initializer((fan_in, shape[-1]), dtype=dtype)
+        return ops.reshape(flat, shape)

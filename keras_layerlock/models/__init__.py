@@ -1,0 +1,4 @@
+from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
+from keras_layerlock.models.video_vit.video_vit_parameter_count import (
+    video_vit_parameter_count,
+)

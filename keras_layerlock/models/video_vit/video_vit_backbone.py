@@ -1,0 +1,437 @@
+import keras
+from keras_hub.models import Backbone
+
+from keras_layerlock.layers.learned_position_embedding_3d import (
+    LearnedPositionEmbedding3D,
+)
+from keras_layerlock.layers.rotary_embedding_3d import RotaryEmbedding3D
+from keras_layerlock.layers.sincos_position_embedding_3d import (
+    SinCosPositionEmbedding3D,
+)
+from keras_layerlock.layers.transformer_block import ROPE_PLACEMENTS
+from keras_layerlock.layers.transformer_block import TransformerBlock
+from keras_layerlock.layers.tubelet_embedding import TubeletEmbedding
+from keras_layerlock.models.video_vit.video_vit_presets import VIDEO_VIT_PRESETS
+from keras_layerlock.utils.python_utils import classproperty
+from keras_layerlock.utils.video_patches import grid_positions
+from keras_layerlock.utils.video_patches import normalize_patch_size
+
+POSITION_ENCODINGS = ("rope3d", "rope3d_vjepa2", "learned", "sincos3d")
+
+
+def _pair(size, name):
+    if isinstance(size, int):
+        size = (size, size)
+    size = tuple(int(s) for s in size)
+    if len(size) != 2 or any(s <= 0 for s in size):
+        raise ValueError(
+            f"`{name}` must be a positive int or a (height, width) pair. "
+            f"Received: {name}={size}"
+        )
+    return size
+
+
+@keras.saving.register_keras_serializable(package="keras_layerlock")
+class VideoViTBackbone(Backbone):
+    """Video Vision Transformer that returns the features of every depth.
+
+    A tubelet embedding, optional additive position embedding, and
+    `num_layers` pre-LayerNorm transformer blocks named
+    `transformer_layer_{i}` (`i = 0 ... num_layers - 1`) so that freezing
+    schedules, layout maps and readouts can address them (ViViT / VideoMAE
+    style; the 4DS and LayerLock encoders of Carreira et al., 2024 and
+    Erdogan et al., 2025).
+
+    Calling the backbone returns a list of `num_layers + 1` tensors of shape
+    `(batch, num_tokens, hidden_dim)`: entry `d` is the representation at
+    depth `d`, i.e. entry 0 is the embedded tokens and entry `i` the output
+    of block `i` (1-based, the numbering of LayerLock's `target_layers`).
+    With `use_final_norm=True` (V-JEPA encoders) the last entry is
+    layer-normalised.
+
+    Inputs are channels-last floats in [0, 1]: videos
+    `(batch, frames, height, width, channels)` or images
+    `(batch, height, width, channels)`, which are treated as one-frame
+    videos tiled to the tubelet depth. Any size the patch divides is
+    accepted, except with learned position embeddings, which fix the grid
+    to `(num_frames, *image_size)`.
+
+    Masked training runs the blocks on a subset of tokens: `embed()` gives
+    all tokens and their `(t, h, w)` grid coordinates, and `encode()` runs a
+    range of blocks on any tokens with their coordinates (see the example).
+
+    Position encodings (`position_encoding`):
+
+    - `"rope3d"`: 3-D rotary embedding, the LayerLock default, rotating 10 %
+      / 25 % / 25 % of the channels along T / H / W (`rope_proportions`), at
+      `rope_placement="post_norm"` (after the first LayerNorm of each block;
+      LayerLock reports it works better) or `"qk"`.
+    - `"rope3d_vjepa2"`: V-JEPA 2's per-head layout on queries and keys,
+      with its frequency-duplication quirk kept by default
+      (`vjepa2_frequency_quirk`) so converted weights reproduce.
+    - `"learned"`: a learned table per grid cell (LayerLock's V-JEPA runs).
+    - `"sincos3d"`: fixed 3-D sine-cosine embedding (V-JEPA 1).
+
+    Args:
+        hidden_dim: int. Token width.
+        num_layers: int. Number of transformer blocks.
+        num_heads: int. Attention heads per block.
+        intermediate_dim: int. MLP hidden width.
+        patch_size: int or `(t, p_h, p_w)`; defaults to `(2, 16, 16)`.
+        num_frames: int. Nominal clip length; fixes the grid of learned
+            position embeddings and is otherwise informative. Defaults to 16.
+        image_size: int or `(height, width)`; as `num_frames`. Defaults
+            to 224.
+        num_channels: int; defaults to 3.
+        position_encoding: one of `"rope3d"`, `"rope3d_vjepa2"`, `"learned"`,
+            `"sincos3d"`. Defaults to `"rope3d"`.
+        rope_placement: `"post_norm"` or `"qk"`; defaults to `"post_norm"`
+            for `"rope3d"` and must be `"qk"` (its default) for
+            `"rope3d_vjepa2"`.
+        rope_proportions: channel shares rotated along T, H, W; defaults to
+            `(0.1, 0.25, 0.25)`.
+        rope_max_wavelength: float; defaults to 10,000.
+        vjepa2_frequency_quirk: bool; see `RotaryEmbedding3D`. Defaults to
+            True.
+        sincos_uniform_power: bool; see `SinCosPositionEmbedding3D`.
+        use_qkv_bias: bool; defaults to True.
+        use_final_norm: bool. LayerNorm on the last block's output; defaults
+            to False (4DS has none, V-JEPA has one).
+        activation: MLP activation, `"gelu"` (exact) or `"gelu_approximate"`.
+        layer_norm_epsilon: float; defaults to 1e-6.
+        dropout: float. Dropout on block outputs; defaults to 0.
+        attention_dropout: float. Dropout on attention weights; defaults
+            to 0.
+        dtype: dtype policy for the whole model (e.g. `"mixed_bfloat16"`).
+        **kwargs: `name`, `trainable`.
+
+    Example:
+    ```python
+    backbone = keras_layerlock.VideoViTBackbone.from_preset("video_vit_micro")
+    videos = np.random.rand(2, 4, 16, 16, 3).astype("float32")
+    features = backbone(videos)          # list: depth 0 ... num_layers
+    last = features[-1]                  # (2, 2 * 2 * 2, 32)
+
+    # Masked path: keep tokens 0, 3 and 5 of every clip.
+    tokens, positions = backbone.embed(videos)
+    keep = np.array([[0, 3, 5]] * 2)
+    kept = backbone.encode(
+        keras_layerlock.utils.gather_tokens(tokens, keep),
+        keras_layerlock.utils.gather_positions(positions, keep),
+    )[-1]                                # (2, 3, 32)
+    ```
+    """
+
+    def __init__(
+        self,
+        hidden_dim,
+        num_layers,
+        num_heads,
+        intermediate_dim,
+        patch_size=(2, 16, 16),
+        num_frames=16,
+        image_size=224,
+        num_channels=3,
+        position_encoding="rope3d",
+        rope_placement=None,
+        rope_proportions=(0.1, 0.25, 0.25),
+        rope_max_wavelength=10000.0,
+        vjepa2_frequency_quirk=True,
+        sincos_uniform_power=False,
+        use_qkv_bias=True,
+        use_final_norm=False,
+        activation="gelu",
+        layer_norm_epsilon=1e-6,
+        dropout=0.0,
+        attention_dropout=0.0,
+        dtype=None,
+        **kwargs,
+    ):
+        super().__init__(dtype=dtype, **kwargs)
+        if int(num_layers) <= 0:
+            raise ValueError(
+                f"`num_layers` must be positive. Received: {num_layers}"
+            )
+        if position_encoding not in POSITION_ENCODINGS:
+            raise ValueError(
+                f"`position_encoding` must be one of {POSITION_ENCODINGS}. "
+                f"Received: position_encoding={position_encoding!r}"
+            )
+        default_placement = (
+            "qk" if position_encoding == "rope3d_vjepa2" else "post_norm"
+        )
+        rope_placement = rope_placement or default_placement
+        if rope_placement not in ROPE_PLACEMENTS:
+            raise ValueError(
+                f"`rope_placement` must be one of {ROPE_PLACEMENTS}. "
+                f"Received: rope_placement={rope_placement!r}"
+            )
+        if position_encoding == "rope3d_vjepa2" and rope_placement != "qk":
+            raise ValueError(
+                "position_encoding='rope3d_vjepa2' rotates queries and keys; "
+                "pass rope_placement='qk' (or leave it None). Received: "
+                f"rope_placement={rope_placement!r}"
+            )
+        patch_size = normalize_patch_size(patch_size)
+        image_size = _pair(image_size, "image_size")
+        num_frames = int(num_frames)
+        nominal = (None, num_frames) + image_size + (int(num_channels),)
+
+        self.hidden_dim = int(hidden_dim)
+        self.num_layers = int(num_layers)
+        self.num_heads = int(num_heads)
+        self.intermediate_dim = int(intermediate_dim)
+        self.patch_size = patch_size
+        self.num_frames = num_frames
+        self.image_size = image_size
+        self.num_channels = int(num_channels)
+        self.position_encoding = position_encoding
+        self.rope_placement = rope_placement
+        self.rope_proportions = tuple(float(p) for p in rope_proportions)
+        self.rope_max_wavelength = float(rope_max_wavelength)
+        self.vjepa2_frequency_quirk = bool(vjepa2_frequency_quirk)
+        self.sincos_uniform_power = bool(sincos_uniform_power)
+        self.use_qkv_bias = bool(use_qkv_bias)
+        self.use_final_norm = bool(use_final_norm)
+        self.activation = activation
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.dropout = float(dropout)
+        self.attention_dropout = float(attention_dropout)
+
+        policy = self.dtype_policy
+        self.patch_embedding = TubeletEmbedding(
+            self.hidden_dim,
+            patch_size=patch_size,
+            num_channels=self.num_channels,
+            dtype=policy,
+            name="patch_embedding",
+        )
+        # Validates that the nominal clip tiles into patches.
+        self.nominal_grid_shape = self.patch_embedding.grid_shape(nominal)
+        self.position_embedding = None
+        if position_encoding == "learned":
+            self.position_embedding = LearnedPositionEmbedding3D(
+                self.nominal_grid_shape, dtype=policy, name="position_embedding"
+            )
+        elif position_encoding == "sincos3d":
+            self.position_embedding = SinCosPositionEmbedding3D(
+                max_wavelength=self.rope_max_wavelength,
+                uniform_power=self.sincos_uniform_power,
+                dtype=policy,
+                name="position_embedding",
+            )
+
+        self.transformer_layers = []
+        for i in range(self.num_layers):
+            rope = None
+            if position_encoding in ("rope3d", "rope3d_vjepa2"):
+                rope = RotaryEmbedding3D(
+                    style="rope3d" if position_encoding == "rope3d" else "vjepa2",
+                    proportions=self.rope_proportions,
+                    max_wavelength=self.rope_max_wavelength,
+                    vjepa2_frequency_quirk=self.vjepa2_frequency_quirk,
+                    dtype=policy,
+                    name=f"transformer_layer_{i}_rope",
+                )
+            self.transformer_layers.append(
+                TransformerBlock(
+                    self.hidden_dim,
+                    self.num_heads,
+                    self.intermediate_dim,
+                    activation=activation,
+                    layer_norm_epsilon=self.layer_norm_epsilon,
+                    use_qkv_bias=self.use_qkv_bias,
+                    dropout=self.dropout,
+                    attention_dropout=self.attention_dropout,
+                    rotary_embedding=rope,
+                    rope_placement=rope_placement,
+                    dtype=policy,
+                    name=f"transformer_layer_{i}",
+                )
+            )
+        self.final_norm = None
+        if self.use_final_norm:
+            self.final_norm = keras.layers.LayerNormalization(
+                epsilon=self.layer_norm_epsilon, dtype=policy, name="final_norm"
+            )
+
+        # Build every weight now so that presets and checkpoints load into a
+        # complete model and parameter counts are exact on construction.
+        token_shape = (None, None, self.hidden_dim)
+        self.patch_embedding.build(nominal)
+        if self.position_embedding is not None:
+            self.position_embedding.build(token_shape)
+        for block in self.transformer_layers:
+            block.build(token_shape)
+        if self.final_norm is not None:
+            self.final_norm.build(token_shape)
+        self.built = True
+
+    def build(self, input_shape=None):
+        # All weights are created in `__init__`.
+        self.built = True
+
+    def grid_shape(self, input_shape):
+        """Token grid `(T', H', W')` of an input shape; validates it."""
+        grid = self.patch_embedding.grid_shape(input_shape)
+        if self.position_encoding == "learned" and grid != self.nominal_grid_shape:
+            raise ValueError(
+                f"This backbone has learned position embeddings for a token "
+                f"grid of {self.nominal_grid_shape} (num_frames="
+                f"{self.num_frames}, image_size={self.image_size}, "
+                f"patch_size={self.patch_size}); input shape "
+                f"{tuple(input_shape)} gives a grid of {grid}. Resize the "
+                "input, or build the backbone for this size."
+            )
+        return grid
+
+    def embed(self, inputs, training=None):
+        """Embeds all tubelets.
+
+        Args:
+            inputs: videos `(B, T, H, W, C)` or images `(B, H, W, C)`.
+
+        Returns:
+            `(tokens, positions)`: tokens `(B, N, hidden_dim)` with any
+            additive position embedding applied, and the `(N, 3)` int32
+            `(t, h, w)` grid coordinates of every token.
+        """
+        positions = grid_positions(self.grid_shape(inputs.shape))
+        tokens = self.patch_embedding(inputs)
+        if self.position_embedding is not None:
+            tokens = self.position_embedding(tokens, positions)
+        return tokens, positions
+
+    def encode(
+        self,
+        tokens,
+        positions,
+        start_layer=0,
+        end_layer=None,
+        attention_mask=None,
+        training=None,
+    ):
+        """Runs blocks `start_layer ... end_layer - 1` on any set of tokens.
+
+        Args:
+            tokens: `(B, n, hidden_dim)` embedded tokens (from `embed()`, a
+                subset of them, or the output of block `start_layer - 1`).
+            positions: `(n, 3)` or `(B, n, 3)` grid coordinates of `tokens`.
+            start_layer: int. First block to run (0-based).
+            end_layer: int. One past the last block; defaults to all.
+            attention_mask: optional bool `(B, n)` or `(B, n, n)`.
+            training: bool.
+
+        Returns:
+            List of the outputs of each block run, in order. The final
+            LayerNorm (if any) is applied to the output of the last block of
+            the network.
+        """
+        end_layer = self.num_layers if end_layer is None else int(end_layer)
+        if not 0 <= int(start_layer) <= end_layer <= self.num_layers:
+            raise ValueError(
+                "Expected 0 <= start_layer <= end_layer <= num_layers="
+                f"{self.num_layers}. Received: start_layer={start_layer}, "
+                f"end_layer={end_layer}"
+            )
+        outputs, x = [], tokens
+        for block in self.transformer_layers[int(start_layer) : end_layer]:
+            x = block(
+                x,
+                positions=positions,
+                attention_mask=attention_mask,
+                training=training,
+            )
+            outputs.append(x)
+        if outputs and self.final_norm is not None and end_layer == self.num_layers:
+            outputs[-1] = self.final_norm(outputs[-1])
+        return outputs
+
+    def call(self, inputs, training=None):
+        tokens, positions = self.embed(inputs, training=training)
+        return [tokens] + self.encode(tokens, positions, training=training)
+
+    def compute_output_spec(self, inputs, training=None):
+        gt, gh, gw = self.grid_shape(inputs.shape)
+        spec = keras.KerasTensor(
+            (inputs.shape[0], gt * gh * gw, self.hidden_dim),
+            dtype=self.compute_dtype,
+        )
+        return [spec] * (self.num_layers + 1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "patch_size": self.patch_size,
+                "num_frames": self.num_frames,
+                "image_size": self.image_size,
+                "num_channels": self.num_channels,
+                "position_encoding": self.position_encoding,
+                "rope_placement": self.rope_placement,
+                "rope_proportions": self.rope_proportions,
+                "rope_max_wavelength": self.rope_max_wavelength,
+                "vjepa2_frequency_quirk": self.vjepa2_frequency_quirk,
+                "sincos_uniform_power": self.sincos_uniform_power,
+                "use_qkv_bias": self.use_qkv_bias,
+                "use_final_norm": self.use_final_norm,
+                "activation": self.activation,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+            }
+        )
+        return config
+
+    @classproperty
+    def presets(cls):
+        """Built-in presets: name -> metadata (architecture presets first)."""
+        presets = {
+            name: dict(entry["metadata"])
+            for name, entry in VIDEO_VIT_PRESETS.items()
+        }
+        presets.update(super().presets)
+        return presets
+
+    @classmethod
+    def preset_config(cls, name):
+        """A copy of the constructor arguments of a built-in preset."""
+        if name not in VIDEO_VIT_PRESETS:
+            raise ValueError(
+                f"Unknown preset {name!r}. Built-in presets: "
+                f"{sorted(VIDEO_VIT_PRESETS)}"
+            )
+        return dict(VIDEO_VIT_PRESETS[name]["config"])
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """Builds a backbone from a preset name or a preset directory.
+
+        Built-in names (`VideoViTBackbone.presets`) are architecture presets:
+        they carry no weights and build a randomly initialised model whatever
+        `load_weights` says; `kwargs` override their config (e.g.
+        `image_size=64`). Anything else (a directory written by
+        `save_to_preset`, a Kaggle or Hugging Face handle) goes through
+        keras-hub's loader and loads every weight or fails.
+
+        Args:
+            preset: str. A built-in name or a preset location.
+            load_weights: bool. Load weights from a preset that has them.
+            **kwargs: config overrides.
+
+        Example:
+        ```python
+        backbone = VideoViTBackbone.from_preset("video_vit_tiny")
+        backbone.save_to_preset("./my_preset")
+        same = VideoViTBackbone.from_preset("./my_preset")
+        ```
+        """
+        if isinstance(preset, str) and preset in VIDEO_VIT_PRESETS:
+            config = cls.preset_config(preset)
+            config.update(kwargs)
+            return cls(**config)
+        return super().from_preset(preset, load_weights=load_weights, **kwargs)

@@ -1,0 +1,121 @@
+"""Architecture presets of `VideoViTBackbone`.
+
+Sizes (width / depth / MLP / heads) are the reference ViT sizes used by the
+4DS and LayerLock papers (Carreira et al., "Scaling 4D Representations",
+2024; Erdogan et al., "LayerLock", 2025, Sec. 4 and supplementary A). The
+generic `video_vit_*` presets use LayerLock's 4DS defaults: patch
+`(2, 16, 16)`, 16 x 224 x 224 clips, 3-D RoPE after the first LayerNorm.
+The `4ds_*` presets also use the tanh GELU of their Flax implementation;
+`vjepa_vit_l` is the V-JEPA encoder of LayerLock's V-JEPA runs (learned
+position embeddings, final LayerNorm); `vjepa2_vit_l` uses V-JEPA 2's RoPE.
+None of these presets carries weights.
+"""
+
+_SIZES = {
+    # name: (hidden_dim, num_layers, intermediate_dim, num_heads, label)
+    "s": (384, 12, 1536, 6, "ViT-S"),
+    "s16": (384, 16, 1536, 6, "ViT-S with 16 layers (convergence analysis)"),
+    "b": (768, 12, 3072, 12, "ViT-B"),
+    "l": (1024, 24, 4096, 16, "ViT-L"),
+    "h": (1280, 32, 5120, 16, "ViT-H"),
+    "g": (1664, 48, 8192, 16, "ViT-G"),
+    "e": (1792, 56, 15360, 16, "ViT-e"),
+}
+
+
+def _config(size, **overrides):
+    hidden_dim, num_layers, intermediate_dim, num_heads, _ = _SIZES[size]
+    config = {
+        "hidden_dim": hidden_dim,
+        "num_layers": num_layers,
+        "num_heads": num_heads,
+        "intermediate_dim": intermediate_dim,
+        "patch_size": (2, 16, 16),
+        "num_frames": 16,
+        "image_size": 224,
+        "position_encoding": "rope3d",
+        "rope_placement": "post_norm",
+    }
+    config.update(overrides)
+    return config
+
+
+def _entry(description, config, paper_params=None):
+    metadata = {"description": description, "has_weights": False}
+    if paper_params is not None:
+        metadata["paper_params"] = paper_params
+    return {"metadata": metadata, "config": config}
+
+
+VIDEO_VIT_PRESETS = {
+    f"video_vit_{size}": _entry(
+        f"{spec[4]} video ViT, 4DS/LayerLock layout, random init.",
+        _config(size),
+    )
+    for size, spec in _SIZES.items()
+}
+VIDEO_VIT_PRESETS.update(
+    {
+        "video_vit_tiny": _entry(
+            "Tiny video ViT (about 2.5 M parameters) for 8 x 32 x 32 clips "
+            "that trains in minutes on a CPU.",
+            {
+                "hidden_dim": 160,
+                "num_layers": 8,
+                "num_heads": 4,
+                "intermediate_dim": 640,
+                "patch_size": (2, 8, 8),
+                "num_frames": 8,
+                "image_size": 32,
+                "position_encoding": "rope3d",
+                "rope_placement": "post_norm",
+            },
+        ),
+        "video_vit_micro": _entry(
+            "Two-block, 32-wide video ViT for unit tests and smoke runs.",
+            {
+                "hidden_dim": 32,
+                "num_layers": 2,
+                "num_heads": 2,
+                "intermediate_dim": 64,
+                "patch_size": (2, 8, 8),
+                "num_frames": 4,
+                "image_size": 16,
+                "position_encoding": "rope3d",
+                "rope_placement": "post_norm",
+            },
+        ),
+        "4ds_vit_g": _entry(
+            "4DS-G encoder (ViT-G, 3-D RoPE), as trained by LayerLock.",
+            _config("g", activation="gelu_approximate"),
+            paper_params={"mae": 1848e6, "layerlock": 1868e6},
+        ),
+        "4ds_vit_e": _entry(
+            "4DS-e encoder (ViT-e, 3-D RoPE), as trained by LayerLock.",
+            _config("e", activation="gelu_approximate"),
+            paper_params={"mae": 3811e6, "layerlock": 3818e6},
+        ),
+        "vjepa_vit_l": _entry(
+            "V-JEPA ViT-L/16 encoder as in LayerLock's V-JEPA runs (learned "
+            "position embeddings, final LayerNorm).",
+            _config(
+                "l",
+                position_encoding="learned",
+                rope_placement="post_norm",
+                use_final_norm=True,
+            ),
+            paper_params={"vjepa": 235e6, "layerlock": 303e6},
+        ),
+        "vjepa2_vit_l": _entry(
+            "V-JEPA 2 ViT-L/16 encoder layout (per-head 3-D RoPE on queries "
+            "and keys, 256 x 256 clips, final LayerNorm).",
+            _config(
+                "l",
+                image_size=256,
+                position_encoding="rope3d_vjepa2",
+                rope_placement="qk",
+                use_final_norm=True,
+            ),
+        ),
+    }
+)

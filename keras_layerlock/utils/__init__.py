@@ -1,0 +1,6 @@
+from keras_layerlock.utils.video_patches import gather_positions
+from keras_layerlock.utils.video_patches import gather_tokens
+from keras_layerlock.utils.video_patches import grid_positions
+from keras_layerlock.utils.video_patches import patchify
+from keras_layerlock.utils.video_patches import unpatchify
+from keras_layerlock.utils.video_patches import video_grid_shape
