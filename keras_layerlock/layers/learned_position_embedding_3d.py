@@ -80,8 +80,8 @@ class LearnedPositionEmbedding3D(keras.layers.Layer):
         table = ops.cast(self.embeddings, inputs.dtype)
         return inputs + ops.take(table, flat, axis=0)
 
-    def compute_output_shape(self, input_shape, positions_shape=None):
-        return input_shape
+    def compute_output_shape(self, inputs_shape, positions_shape=None):
+        return inputs_shape
 
     def get_config(self):
         config = super().get_config()

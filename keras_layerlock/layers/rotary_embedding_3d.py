@@ -161,8 +161,8 @@ class RotaryEmbedding3D(keras.layers.Layer):
             parts.append(x[..., start:])
         return ops.cast(ops.concatenate(parts, axis=-1), inputs.dtype)
 
-    def compute_output_shape(self, input_shape, positions_shape=None):
-        return input_shape
+    def compute_output_shape(self, inputs_shape, positions_shape=None):
+        return inputs_shape
 
     def get_config(self):
         config = super().get_config()

@@ -77,8 +77,8 @@ class SinCosPositionEmbedding3D(keras.layers.Layer):
         emb = self.embedding(positions, inputs.shape[-1])
         return inputs + ops.cast(emb, inputs.dtype)
 
-    def compute_output_shape(self, input_shape, positions_shape=None):
-        return input_shape
+    def compute_output_shape(self, inputs_shape, positions_shape=None):
+        return inputs_shape
 
     def get_config(self):
         config = super().get_config()

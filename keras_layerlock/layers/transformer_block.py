@@ -229,8 +229,10 @@ class TransformerBlock(keras.layers.Layer):
         mlp = self.mlp_output(self.mlp_intermediate(self.mlp_norm(x)))
         return x + self.output_dropout(mlp, training=training)
 
-    def compute_output_shape(self, input_shape, *args, **kwargs):
-        return input_shape
+    def compute_output_shape(
+        self, inputs_shape, positions_shape=None, attention_mask_shape=None
+    ):
+        return inputs_shape
 
     def get_config(self):
         config = super().get_config()

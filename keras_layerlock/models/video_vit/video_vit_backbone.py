@@ -206,8 +206,13 @@ class VideoViTBackbone(Backbone):
             dtype=policy,
             name="patch_embedding",
         )
-        # Validates that the nominal clip tiles into patches.
-        self.nominal_grid_shape = self.patch_embedding.grid_shape(nominal)
+        try:
+            self.nominal_grid_shape = self.patch_embedding.grid_shape(nominal)
+        except ValueError as error:
+            raise ValueError(
+                f"num_frames={num_frames} and image_size={image_size} must "
+                f"tile into patch_size={patch_size}. {error}"
+            ) from None
         self.position_embedding = None
         if position_encoding == "learned":
             self.position_embedding = LearnedPositionEmbedding3D(

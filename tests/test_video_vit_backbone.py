@@ -1,0 +1,195 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import keras_layerlock as kl
+from keras_layerlock.utils import gather_positions
+from keras_layerlock.utils import gather_tokens
+from testing_utils import keras_file_round_trip
+from testing_utils import to_numpy
+
+POSITION_ENCODINGS = {
+    "rope3d_post_norm": dict(position_encoding="rope3d", rope_placement="post_norm"),
+    "rope3d_qk": dict(position_encoding="rope3d", rope_placement="qk"),
+    "rope3d_vjepa2": dict(position_encoding="rope3d_vjepa2"),
+    "learned": dict(position_encoding="learned", use_final_norm=True),
+    "sincos3d": dict(position_encoding="sincos3d"),
+}
+
+
+def tiny_backbone(**overrides):
+    config = dict(
+        hidden_dim=48,
+        num_layers=3,
+        num_heads=2,
+        intermediate_dim=64,
+        patch_size=(2, 8, 8),
+        num_frames=4,
+        image_size=16,
+    )
+    config.update(overrides)
+    return kl.VideoViTBackbone(**config)
+
+
+def videos(shape=(2, 4, 16, 16, 3), seed=0):
+    return np.random.default_rng(seed).random(shape, dtype="float32")
+
+
+@pytest.mark.parametrize("name", sorted(POSITION_ENCODINGS))
+def test_video_and_image_shapes(name):
+    backbone = tiny_backbone(**POSITION_ENCODINGS[name])
+    features = backbone(videos())
+    assert len(features) == backbone.num_layers + 1
+    for f in features:
+        assert tuple(f.shape) == (2, 2 * 2 * 2, 48)
+    if name != "learned":  # learned tables fix the grid
+        image_features = backbone(videos((3, 16, 24, 3)))
+        assert tuple(image_features[-1].shape) == (3, 1 * 2 * 3, 48)
+        longer = backbone(videos((1, 8, 32, 16, 3)))
+        assert tuple(longer[-1].shape) == (1, 4 * 4 * 2, 48)
+
+
+@pytest.mark.parametrize("patch", [(1, 4, 4), (4, 16, 16), (2, 4, 8), 8])
+def test_any_patch_size_that_divides(patch):
+    backbone = tiny_backbone(patch_size=patch, num_layers=1)
+    t, p, q = kl.utils.video_grid_shape((1, 4, 16, 16, 3), patch)
+    assert tuple(backbone(videos())[-1].shape) == (2, t * p * q, 48)
+
+
+def test_features_are_block_outputs_in_depth_order():
+    backbone = tiny_backbone()
+    x = videos()
+    features = to_numpy(backbone(x))
+    tokens, positions = backbone.embed(x)
+    np.testing.assert_allclose(features[0], to_numpy(tokens), atol=1e-6)
+    h = tokens
+    for depth, block in enumerate(backbone.transformer_layers, start=1):
+        assert block.name == f"transformer_layer_{depth - 1}"
+        assert backbone.get_layer(f"transformer_layer_{depth - 1}") is block
+        h = block(h, positions)
+        np.testing.assert_allclose(features[depth], to_numpy(h), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "shape,message",
+    [
+        ((2, 16, 16), "rank 3"),
+        ((2, 4, 16, 16, 4), "Expected 3 channels"),
+        ((2, 3, 16, 16, 3), "frames=3 is not divisible by 2"),
+        ((2, 4, 12, 16, 3), "height=12 is not divisible by 8"),
+        ((2, 4, 16, 18, 3), "width=18 is not divisible by 8"),
+        ((0, 4, 16, 16, 3), "empty batch"),
+    ],
+)
+def test_bad_inputs_raise_value_error(shape, message):
+    backbone = tiny_backbone(num_layers=1)
+    with pytest.raises(ValueError, match=message) as info:
+        backbone(np.zeros(shape, "float32"))
+    assert str(shape) in str(info.value)
+
+
+def test_learned_grid_mismatch_and_bad_config():
+    backbone = tiny_backbone(position_encoding="learned", num_layers=1)
+    with pytest.raises(ValueError, match=r"grid of \(2, 2, 2\).*\(4, 2, 2\)"):
+        backbone(videos((1, 8, 16, 16, 3)))
+    with pytest.raises(ValueError, match="position_encoding"):
+        tiny_backbone(position_encoding="alibi")
+    with pytest.raises(ValueError, match="rope_placement='qk'"):
+        tiny_backbone(position_encoding="rope3d_vjepa2", rope_placement="post_norm")
+    with pytest.raises(ValueError, match="image_size=.*not divisible"):
+        tiny_backbone(image_size=20)
+    with pytest.raises(ValueError, match="start_layer"):
+        backbone.encode(np.zeros((1, 8, 48), "float32"), np.zeros((8, 3)), 2, 1)
+
+
+@pytest.mark.parametrize("name", sorted(POSITION_ENCODINGS))
+def test_masked_token_path_equals_attention_masked_full_run(name):
+    backbone = tiny_backbone(**POSITION_ENCODINGS[name])
+    x = videos((2, 4, 32, 16, 3), seed=3) if name != "learned" else videos(seed=3)
+    tokens, positions = backbone.embed(x)
+    num_tokens = tokens.shape[1]
+    rng = np.random.default_rng(0)
+    keep = np.stack([np.sort(rng.permutation(num_tokens)[:5]) for _ in range(2)])
+    keep[1] = keep[1][::-1]  # order of the kept tokens must not matter
+    subset = backbone.encode(
+        gather_tokens(tokens, keep), gather_positions(positions, keep)
+    )
+    key_mask = np.zeros((2, num_tokens), bool)
+    np.put_along_axis(key_mask, keep, True, axis=1)
+    full = backbone.encode(tokens, positions, attention_mask=key_mask)
+    for s, f in zip(subset, full):
+        expected = np.take_along_axis(to_numpy(f), keep[..., None], axis=1)
+        np.testing.assert_allclose(to_numpy(s), expected, atol=2e-5)
+    # Without the mask the hidden tokens leak in: the check above can fail.
+    leaky = np.take_along_axis(
+        to_numpy(backbone.encode(tokens, positions)[-1]), keep[..., None], axis=1
+    )
+    assert np.abs(leaky - to_numpy(subset[-1])).max() > 1e-3
+
+
+@pytest.mark.parametrize("name", ["rope3d_post_norm", "rope3d_vjepa2", "learned"])
+def test_config_and_keras_file_round_trip(name, tmp_path):
+    backbone = tiny_backbone(name="my_backbone", **POSITION_ENCODINGS[name])
+    config = backbone.get_config()
+    clone = kl.VideoViTBackbone.from_config(config)
+    assert clone.get_config() == config
+    json.dumps(config)
+    restored = keras_file_round_trip(backbone, tmp_path, videos(), atol=1e-6)
+    assert restored.name == "my_backbone"
+    assert restored.position_encoding == backbone.position_encoding
+
+
+def test_presets_build_and_save_to_preset_directory(tmp_path):
+    assert {"video_vit_s", "video_vit_b", "video_vit_l", "video_vit_h",
+            "video_vit_g", "video_vit_e", "video_vit_tiny", "video_vit_micro",
+            "4ds_vit_g", "4ds_vit_e", "vjepa_vit_l"} <= set(kl.VideoViTBackbone.presets)
+    backbone = kl.VideoViTBackbone.from_preset("video_vit_micro", image_size=32)
+    assert backbone.image_size == (32, 32) and backbone.num_layers == 2
+    preset_dir = os.path.join(str(tmp_path), "micro")
+    backbone.save_to_preset(preset_dir)
+    assert {"config.json", "model.weights.h5", "metadata.json"} <= set(os.listdir(preset_dir))
+    loaded = kl.VideoViTBackbone.from_preset(preset_dir)
+    x = videos((1, 4, 32, 32, 3))
+    np.testing.assert_allclose(
+        to_numpy(loaded(x)[-1]), to_numpy(backbone(x)[-1]), atol=1e-6
+    )
+    # keras-hub's base class finds our class through the preset's config.
+    import keras_hub
+
+    generic = keras_hub.models.Backbone.from_preset(preset_dir)
+    assert isinstance(generic, kl.VideoViTBackbone)
+    with pytest.raises(ValueError, match="Unknown preset"):
+        kl.VideoViTBackbone.preset_config("video_vit_zz")
+
+
+@pytest.mark.parametrize("name", sorted(POSITION_ENCODINGS))
+@pytest.mark.parametrize("qkv_bias", [True, False])
+def test_parameter_count_matches_built_model(name, qkv_bias):
+    backbone = tiny_backbone(use_qkv_bias=qkv_bias, **POSITION_ENCODINGS[name])
+    assert kl.video_vit_parameter_count(**backbone.get_config()) == backbone.count_params()
+
+
+def test_parameter_count_of_tiny_presets_matches_built_models():
+    for name in ("video_vit_micro", "video_vit_tiny"):
+        backbone = kl.VideoViTBackbone.from_preset(name)
+        config = kl.VideoViTBackbone.preset_config(name)
+        assert kl.video_vit_parameter_count(**config) == backbone.count_params()
+
+
+@pytest.mark.parametrize(
+    "name,paper_count",
+    [("4ds_vit_g", 1848e6), ("4ds_vit_e", 3811e6), ("vjepa_vit_l", 303e6)],
+)
+def test_paper_configurations_are_within_two_percent(name, paper_count):
+    count = kl.video_vit_parameter_count(**kl.VideoViTBackbone.preset_config(name))
+    assert abs(count - paper_count) / paper_count < 0.02, count
+
+
+def test_dtype_policy_reaches_every_layer():
+    backbone = tiny_backbone(dtype="mixed_bfloat16", num_layers=1)
+    out = backbone(videos())
+    assert keras.backend.standardize_dtype(out[-1].dtype) == "bfloat16"
+    assert all(v.dtype == "float32" for v in backbone.weights)
