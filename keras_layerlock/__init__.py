@@ -4,6 +4,7 @@ Public API. Everything a user needs is importable from here; submodules are
 implementation detail.
 """
 
+from keras_layerlock import data
 from keras_layerlock import layers
 from keras_layerlock import utils
 from keras_layerlock.layers import LearnedPositionEmbedding3D
