@@ -8,3 +8,12 @@ from keras_layerlock.data.procedural.procedural_video_suite import default_cache
 from keras_layerlock.data.procedural.procedural_video_suite import depth_validity_mask
 from keras_layerlock.data.procedural.scene import APPEARANCE_CLASSES
 from keras_layerlock.data.procedural.scene import MOTION_CLASSES
+from keras_layerlock.data.tfds_video import TFDS_VIDEO_DATASETS
+from keras_layerlock.data.tfds_video import load_tfds_video
+from keras_layerlock.data.video_augmentation import VideoClipSampler
+from keras_layerlock.data.video_augmentation import colour_augment
+from keras_layerlock.data.video_augmentation import greyscale
+from keras_layerlock.data.video_decoding import VideoDecodeError
+from keras_layerlock.data.video_decoding import decode_video
+from keras_layerlock.data.video_folder_dataset import DecodeStatistics
+from keras_layerlock.data.video_folder_dataset import VideoFolderDataset

@@ -1,0 +1,247 @@
+import csv
+import os
+import threading
+import warnings
+
+import keras
+import numpy as np
+
+from keras_layerlock.data.video_augmentation import VideoClipSampler
+from keras_layerlock.data.video_decoding import VideoDecodeError
+from keras_layerlock.data.video_decoding import decode_video
+from keras_layerlock.data.video_decoding import list_video_files
+
+
+class DecodeStatistics:
+    """Thread-safe counts of decoded and skipped videos.
+
+    `skipped_files` maps each skipped path to the reason it was skipped; a
+    file is counted once however many times it is met.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.decoded = 0
+        self.skipped_files = {}
+
+    @property
+    def skipped(self):
+        return len(self.skipped_files)
+
+    def record_success(self):
+        with self._lock:
+            self.decoded += 1
+
+    def record_failure(self, path, reason):
+        with self._lock:
+            first_time = path not in self.skipped_files
+            self.skipped_files[path] = reason
+        if first_time:
+            warnings.warn(f"Skipping unreadable video: {reason}", stacklevel=3)
+
+    def as_dict(self):
+        with self._lock:
+            return {
+                "decoded": self.decoded,
+                "skipped": len(self.skipped_files),
+                "skipped_files": dict(self.skipped_files),
+            }
+
+    def __repr__(self):
+        return f"DecodeStatistics(decoded={self.decoded}, skipped={self.skipped})"
+
+
+class VideoFolderDataset(keras.utils.PyDataset):
+    """Labelled video clips read from files with OpenCV, for `fit` anywhere.
+
+    Videos come from a folder with one sub-folder per class
+    (`root/class_name/*.mp4`, classes numbered in sorted order) or from a
+    CSV file of `path,label` rows (labels may be ints or class names; paths
+    are relative to the CSV's folder unless absolute). Any container
+    OpenCV reads works: mp4, avi, webm, mkv, mov, ...
+
+    A video that cannot be decoded (missing, empty, corrupt, truncated) is
+    skipped with a warning and counted in `statistics`; the batch takes the
+    next readable video in its place, so an epoch never dies on a bad file
+    and batches keep their size. If no video at all can be read, an error
+    says so.
+
+    Decoding runs in `workers` threads (OpenCV releases the GIL while
+    decoding); `as_tf_dataset()` gives the same batches as a
+    `tf.data.Dataset` with parallel calls.
+
+    Args:
+        source: folder path or CSV path.
+        sampler: a `VideoClipSampler` (clip length, stride, crop,
+            augmentation, test clips); defaults to 16 frames every 2, 224
+            crop, evaluation mode.
+        batch_size: int; defaults to 8.
+        shuffle: bool. Reshuffle every epoch; defaults to `sampler.training`.
+        seed: int. Seed of shuffling and augmentation.
+        class_names: list of class names fixing the label numbering
+            (e.g. to share it between train and validation folders).
+        allow_truncated: bool. Keep the decodable frames of truncated files.
+        workers: int. Decoding threads; defaults to 2.
+        **kwargs: other `keras.utils.PyDataset` arguments.
+
+    Example:
+    ```python
+    sampler = VideoClipSampler(num_frames=16, stride=2, crop_size=224,
+                               training=True)
+    train = VideoFolderDataset("videos/train", sampler=sampler,
+                               batch_size=8)
+    model.fit(train, epochs=1)
+    print(train.statistics.as_dict())  # decoded / skipped counts
+    ```
+    """
+
+    def __init__(
+        self,
+        source,
+        sampler=None,
+        batch_size=8,
+        shuffle=None,
+        seed=0,
+        class_names=None,
+        allow_truncated=False,
+        workers=2,
+        **kwargs,
+    ):
+        super().__init__(workers=workers, use_multiprocessing=False, **kwargs)
+        self.sampler = sampler or VideoClipSampler()
+        if int(batch_size) <= 0:
+            raise ValueError(f"`batch_size` must be positive; received {batch_size}.")
+        self.batch_size = int(batch_size)
+        self.shuffle = self.sampler.training if shuffle is None else bool(shuffle)
+        self.allow_truncated = bool(allow_truncated)
+        self.seed = int(seed)
+        self.statistics = DecodeStatistics()
+        paths, labels = self._read_source(source, class_names)
+        if not paths:
+            raise ValueError(f"No video files found in {source!r}.")
+        self.paths = paths
+        self.labels = np.asarray(labels, "int32")
+        self._epoch = 0
+        self._order = self._make_order()
+
+    def _read_source(self, source, class_names):
+        if os.path.isdir(source):
+            items = list_video_files(source)
+            names = sorted({c for _, c in items}) if class_names is None else list(class_names)
+            unknown = sorted({c for _, c in items} - set(names))
+            if unknown:
+                raise ValueError(f"Folders {unknown} are not in `class_names`={names}.")
+            self.class_names = names
+            return [p for p, _ in items], [names.index(c) for _, c in items]
+        if not os.path.isfile(source):
+            raise ValueError(
+                f"{source!r} is neither a folder of class sub-folders nor a CSV file."
+            )
+        base = os.path.dirname(os.path.abspath(source))
+        rows = []
+        with open(source, newline="") as f:
+            for row in csv.reader(f):
+                if not row or row[0].strip().startswith("#"):
+                    continue
+                if len(row) < 2:
+                    raise ValueError(f"{source}: expected `path,label` rows, got {row}.")
+                rows.append((row[0].strip(), row[1].strip()))
+        if rows and rows[0][0].lower() == "path":  # header
+            rows = rows[1:]
+        if all(_is_int(label) for _, label in rows):
+            self.class_names = list(class_names) if class_names is not None else None
+            labels = [int(label) for _, label in rows]
+        else:
+            names = sorted({label for _, label in rows}) if class_names is None else list(class_names)
+            self.class_names = names
+            labels = [names.index(label) for _, label in rows]
+        paths = [p if os.path.isabs(p) else os.path.join(base, p) for p, _ in rows]
+        return paths, labels
+
+    def _make_order(self):
+        order = np.arange(len(self.paths))
+        if self.shuffle:
+            np.random.default_rng((self.seed, self._epoch)).shuffle(order)
+        return order
+
+    def __len__(self):
+        return int(np.ceil(len(self.paths) / self.batch_size))
+
+    def load_clip(self, index, rng):
+        """Decodes and samples video `index`; raises `VideoDecodeError`."""
+        path = self.paths[index]
+        frames = decode_video(
+            path,
+            shorter_side=self.sampler.resize_size,
+            allow_truncated=self.allow_truncated,
+        )
+        return self.sampler(frames, rng)
+
+    def __getitem__(self, batch_index):
+        if not 0 <= batch_index < len(self):
+            raise IndexError(f"Batch {batch_index} out of range for {len(self)} batches.")
+        rng = np.random.default_rng((self.seed, self._epoch, batch_index))
+        positions = range(
+            batch_index * self.batch_size,
+            min((batch_index + 1) * self.batch_size, len(self.paths)),
+        )
+        clips, labels = [], []
+        for position in positions:
+            clip, label = self._first_readable(position, rng)
+            clips.append(clip)
+            labels.append(label)
+        return np.stack(clips), np.asarray(labels, "int32")
+
+    def _first_readable(self, position, rng):
+        # A bad file is replaced by the next readable one in the epoch order.
+        for offset in range(len(self.paths)):
+            index = self._order[(position + offset) % len(self.paths)]
+            path = self.paths[index]
+            if path in self.statistics.skipped_files:
+                continue
+            try:
+                clip = self.load_clip(index, rng)
+            except VideoDecodeError as error:
+                self.statistics.record_failure(path, str(error))
+                continue
+            self.statistics.record_success()
+            return clip, self.labels[index]
+        raise RuntimeError(
+            f"None of the {len(self.paths)} videos could be decoded: "
+            f"{self.statistics.as_dict()['skipped_files']}"
+        )
+
+    def on_epoch_end(self):
+        self._epoch += 1
+        self._order = self._make_order()
+
+    def as_tf_dataset(self, num_parallel_calls=None):
+        """The same batches as a `tf.data.Dataset` (decoding in parallel).
+
+        Every iteration of the returned dataset is one epoch; call
+        `on_epoch_end()` between epochs to reshuffle, as `fit` does for the
+        `PyDataset` itself.
+        """
+        import tensorflow as tf
+
+        clip_shape = (None,) + self.sampler.output_shape
+
+        def load(i):
+            clips, labels = tf.numpy_function(
+                lambda j: self[int(j)], [i], [tf.float32, tf.int32], stateful=True
+            )
+            clips.set_shape(clip_shape)
+            labels.set_shape((None,))
+            return clips, labels
+
+        ds = tf.data.Dataset.range(len(self))
+        ds = ds.map(load, num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE, deterministic=True)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _is_int(text):
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
