@@ -99,17 +99,21 @@ def render_scene(scene, height, width, focal_length=1.0, return_layers=False):
     rot = _yaw_matrices(np.asarray(scene["camera_yaws"], "float64"))
     # (T, H, W, 3) world-frame directions: d_world = R d_cam per frame.
     directions = np.matmul(d_cam[None], np.transpose(rot, (0, 2, 1))[:, None])
-    origins = np.broadcast_to(origins_t[:, None, None, :], directions.shape)
+    ox = origins_t[:, None, None, :]
 
     bg = scene["background"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        wall = (bg["wall_depth"] - origins[..., 2]) / directions[..., 2]
-        floor = (bg["floor_height"] - origins[..., 1]) / directions[..., 1]
+        wall = (bg["wall_depth"] - ox[..., 2]) / directions[..., 2]
+        floor = (bg["floor_height"] - ox[..., 1]) / directions[..., 1]
     wall = np.where(wall > 1e-3, wall, np.inf)
     floor = np.where((directions[..., 1] < 0) & (floor > 1e-3), floor, np.inf)
-    layers = [wall, floor]
-    for obj in scene["objects"]:
-        hits = np.full(wall.shape, np.inf)
+    # Nearest surface so far: z-buffering surface by surface; objects only
+    # touch the pixels of their screen-space bounding window.
+    instances = (floor < wall).astype("int32")
+    depth = np.minimum(wall, floor)
+    layers = [wall, floor] if return_layers else None
+    for k, obj in enumerate(scene["objects"], start=2):
+        hits = np.full(wall.shape, np.inf) if return_layers else None
         sphere = obj["shape"] == "sphere"
         bound = obj["radius"] if sphere else np.linalg.norm(obj["half_extents"])
         for t in range(len(origins_t)):
@@ -130,21 +134,23 @@ def render_scene(scene, height, width, focal_length=1.0, return_layers=False):
                     obj["rotations"][t],
                     obj["half_extents"],
                 )
-            hits[t, r0:r1, c0:c1] = hit
-        layers.append(hits)
-    stack = np.stack(layers)
-    instances = np.argmin(stack, axis=0).astype("int32")
-    depth = np.min(stack, axis=0)
-    points = origins + depth[..., None] * directions
+            nearer = hit < depth[t, r0:r1, c0:c1]
+            depth[t, r0:r1, c0:c1][nearer] = hit[nearer]
+            instances[t, r0:r1, c0:c1][nearer] = k
+            if return_layers:
+                hits[t, r0:r1, c0:c1] = hit
+        if return_layers:
+            layers.append(hits)
 
     video = np.zeros(depth.shape + (3,), "float32")
     light = scene["light"]
     phase = bg["phase"]
-    for k in range(len(layers)):
+    for k in range(len(scene["objects"]) + 2):
         sel = instances == k
         if not sel.any():
             continue
-        p = points[sel]
+        frame = np.nonzero(sel)[0]
+        p = origins_t[frame] + depth[sel][:, None] * directions[sel]
         if k == 0:
             weight = background_weight(p[:, 0], p[:, 1], phase)
             colours = bg["wall_colours"]
@@ -155,7 +161,6 @@ def render_scene(scene, height, width, focal_length=1.0, return_layers=False):
             normal_dot = np.full(len(p), max(light[1], 0.0))
         else:
             obj = scene["objects"][k - 2]
-            frame = np.nonzero(sel)[0]
             offsets = p - obj["centres"][frame]
             local = np.matmul(offsets[:, None, :], obj["rotations"][frame])[:, 0]
             if obj["shape"] == "sphere":
@@ -190,5 +195,5 @@ def render_scene(scene, height, width, focal_length=1.0, return_layers=False):
         "instances": instances,
     }
     if return_layers:
-        out["layers"] = stack.astype("float32")
+        out["layers"] = np.stack(layers).astype("float32")
     return out
