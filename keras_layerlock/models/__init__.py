@@ -2,3 +2,4 @@ from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 from keras_layerlock.models.video_vit.video_vit_parameter_count import (
     video_vit_parameter_count,
 )
+from keras_layerlock.models.layerlock.layerlock_mae import LayerLockMAE

@@ -1,0 +1,5 @@
+from keras_layerlock.training.last_value import LastValue
+from keras_layerlock.training.layerlock_callback import LayerLockCallback
+from keras_layerlock.training.layerlock_learning_rate import LayerLockLearningRate
+from keras_layerlock.training.layerlock_schedule import LayerLockSchedule
+from keras_layerlock.training.optimizer_restriction import restrict_optimizer

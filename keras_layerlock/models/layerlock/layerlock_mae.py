@@ -1,0 +1,462 @@
+import keras
+from keras import ops
+
+from keras_layerlock.layers.sincos_position_embedding_3d import (
+    SinCosPositionEmbedding3D,
+)
+from keras_layerlock.layers.transformer_block import TransformerBlock
+from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
+from keras_layerlock.training.last_value import LastValue
+from keras_layerlock.training.layerlock_learning_rate import LayerLockLearningRate
+from keras_layerlock.training.optimizer_restriction import restrict_optimizer
+from keras_layerlock.utils.masking import MASKING_TYPES
+from keras_layerlock.utils.masking import num_visible_tokens
+from keras_layerlock.utils.masking import sample_token_split
+from keras_layerlock.utils.video_patches import gather_positions
+from keras_layerlock.utils.video_patches import gather_tokens
+from keras_layerlock.utils.video_patches import patchify
+
+DECODER_TYPES = ("layerlock", "mae")
+
+
+@keras.saving.register_keras_serializable(package="keras_layerlock")
+class LayerLockMAE(keras.Model):
+    """Video masked autoencoder with LayerLock's progressive freezing.
+
+    LayerLock (Erdogan et al., "LayerLock: Non-collapsing Representation
+    Learning with Progressive Freezing", 2025) trains a video ViT as a
+    masked autoencoder (4DS-style: random masking at ratio 0.95, pixel
+    targets) and, on a schedule, freezes the first encoder blocks while
+    switching the prediction target from pixels to the activations of the
+    newest frozen block. This model holds the network and the training
+    objective; `LayerLockCallback` moves it along a `LayerLockSchedule`
+    during `fit`. Its own training step (Keras' per-backend `train_step`
+    around this model's `call` and `compute_loss`) swaps the target.
+
+    What one training step computes, with `d` frozen blocks and target
+    block `k` (`k <= d`):
+
+    1. Embed all tubelets and split them into visible and masked tokens
+       (drawn inside the compiled step from a `SeedGenerator`, with a
+       static number of visible tokens).
+    2. Frozen prefix, forward only (`stop_gradient`, no gradients or stored
+       activations): blocks `1..d` on the visible tokens (the input of the
+       trainable blocks; attention never sees masked tokens), and blocks
+       `1..k` on all tokens for the targets.
+    3. Trainable encoder blocks `d+1..E` on the visible tokens.
+    4. Decoder. `decoder="layerlock"` (default): the backbone's last
+       `num_decoder_layers` blocks; a learned latent token per predicted
+       position (carrying its position) is joined to the visible tokens
+       before the first of them. `decoder="mae"`: a separate narrow
+       transformer (MAE style) over visible + latent tokens; the encoder is
+       then the whole backbone.
+    5. A patch-wise linear head per target kind maps each latent token to
+       its target: the tubelet's pixels (optionally normalised per patch,
+       MAE's `norm_pix_loss`) before the first event, block `k`'s output
+       after it. Loss: mean squared error over the predicted positions.
+
+    With latent targets only a random `latent_loss_patch_fraction` of the
+    masked positions get latent query tokens (LayerLock reports 5 % as a
+    cheaper variant, 100 % as the best).
+
+    Args:
+        backbone: a `VideoViTBackbone`.
+        num_decoder_layers: int. Backbone blocks used as the decoder
+            (`decoder="layerlock"`); defaults to 4.
+        mask_ratio: float; defaults to 0.95.
+        masking: `"random"` (default) or `"tube"`.
+        norm_pix_loss: bool. Normalise pixel targets per patch; defaults
+            to False.
+        latent_loss_patch_fraction: float in (0, 1]; defaults to 1.0.
+        decoder: `"layerlock"` or `"mae"`.
+        decoder_hidden_dim, decoder_num_layers, decoder_num_heads,
+        decoder_intermediate_dim: size of the separate decoder
+            (`decoder="mae"`); default to half the backbone width, 4 layers.
+        frozen_depth, target_layer: LayerLock state to start in (0 = no
+            freezing, pixel targets); normally set by `LayerLockCallback`.
+        seed: int or None. Seed of the masks.
+        **kwargs: `name`, `dtype`, ...
+
+    Example:
+    ```python
+    backbone = keras_layerlock.VideoViTBackbone.from_preset("video_vit_tiny")
+    model = keras_layerlock.LayerLockMAE(backbone, num_decoder_layers=4)
+    model.compile(optimizer=keras.optimizers.AdamW(3e-4, weight_decay=0.05,
+                                                   beta_2=0.95))
+    schedule = keras_layerlock.LayerLockSchedule(
+        num_steps_before_first_freeze=200, num_steps_between_freezes=100,
+        target_layers=[1, 2, 3])
+    model.fit(train_videos, epochs=5,
+              callbacks=[keras_layerlock.LayerLockCallback(schedule)])
+    ```
+    """
+
+    def __init__(
+        self,
+        backbone,
+        num_decoder_layers=4,
+        mask_ratio=0.95,
+        masking="random",
+        norm_pix_loss=False,
+        latent_loss_patch_fraction=1.0,
+        decoder="layerlock",
+        decoder_hidden_dim=None,
+        decoder_num_layers=4,
+        decoder_num_heads=None,
+        decoder_intermediate_dim=None,
+        frozen_depth=0,
+        target_layer=0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(backbone, dict):
+            backbone = keras.layers.deserialize(backbone)
+        if not isinstance(backbone, VideoViTBackbone):
+            raise ValueError(
+                f"`backbone` must be a VideoViTBackbone; received {type(backbone).__name__}."
+            )
+        if decoder not in DECODER_TYPES:
+            raise ValueError(f"`decoder` must be one of {DECODER_TYPES}; received {decoder!r}.")
+        if masking not in MASKING_TYPES:
+            raise ValueError(f"`masking` must be one of {MASKING_TYPES}; received {masking!r}.")
+        if not 0.0 < float(mask_ratio) < 1.0:
+            raise ValueError(f"`mask_ratio` must be in (0, 1); received {mask_ratio}.")
+        if not 0.0 < float(latent_loss_patch_fraction) <= 1.0:
+            raise ValueError(
+                "`latent_loss_patch_fraction` must be in (0, 1]; received "
+                f"{latent_loss_patch_fraction}."
+            )
+        num_decoder_layers = int(num_decoder_layers) if decoder == "layerlock" else 0
+        if decoder == "layerlock" and not 1 <= num_decoder_layers < backbone.num_layers:
+            raise ValueError(
+                f"`num_decoder_layers` must be between 1 and num_layers - 1 = "
+                f"{backbone.num_layers - 1} for a backbone of {backbone.num_layers} "
+                f"blocks; received {num_decoder_layers}."
+            )
+        self.backbone = backbone
+        self.num_decoder_layers = num_decoder_layers
+        self.mask_ratio = float(mask_ratio)
+        self.masking = masking
+        self.norm_pix_loss = bool(norm_pix_loss)
+        self.latent_loss_patch_fraction = float(latent_loss_patch_fraction)
+        self.decoder = decoder
+        self.seed = seed
+        hidden = backbone.hidden_dim
+        policy = self.dtype_policy
+
+        self.decoder_blocks = []
+        self.decoder_input = None
+        self.decoder_norm = None
+        self.decoder_position_embedding = None
+        if decoder == "mae":
+            self.decoder_hidden_dim = int(decoder_hidden_dim or max(hidden // 2, 8))
+            self.decoder_num_layers = int(decoder_num_layers)
+            self.decoder_num_heads = int(decoder_num_heads or max(1, backbone.num_heads // 2))
+            self.decoder_intermediate_dim = int(decoder_intermediate_dim or 4 * self.decoder_hidden_dim)
+            self.decoder_input = keras.layers.Dense(
+                self.decoder_hidden_dim, dtype=policy, name="decoder_input"
+            )
+            rope = backbone.transformer_layers[0].rotary_embedding
+            for i in range(self.decoder_num_layers):
+                self.decoder_blocks.append(
+                    TransformerBlock(
+                        self.decoder_hidden_dim,
+                        self.decoder_num_heads,
+                        self.decoder_intermediate_dim,
+                        activation=backbone.activation,
+                        layer_norm_epsilon=backbone.layer_norm_epsilon,
+                        rotary_embedding=(
+                            None if rope is None else rope.__class__.from_config(rope.get_config())
+                        ),
+                        rope_placement=backbone.rope_placement,
+                        dtype=policy,
+                        name=f"decoder_layer_{i}",
+                    )
+                )
+            self.decoder_norm = keras.layers.LayerNormalization(
+                epsilon=backbone.layer_norm_epsilon, dtype=policy, name="decoder_norm"
+            )
+            if rope is None:
+                # Without RoPE the narrow decoder gets fixed sin-cos codes
+                # (as MAE's decoder does).
+                self.decoder_position_embedding = SinCosPositionEmbedding3D(
+                    dtype=policy, name="decoder_position_embedding"
+                )
+            query_dim = self.decoder_hidden_dim
+        else:
+            self.decoder_hidden_dim = decoder_hidden_dim
+            self.decoder_num_layers = decoder_num_layers
+            self.decoder_num_heads = decoder_num_heads
+            self.decoder_intermediate_dim = decoder_intermediate_dim
+            query_dim = hidden
+        self.query_dim = query_dim
+        self.pixel_head = keras.layers.Dense(
+            self.backbone.patch_embedding.patch_dim, dtype=policy, name="pixel_head"
+        )
+        self.latent_head = keras.layers.Dense(hidden, dtype=policy, name="latent_head")
+        self.seed_generator = keras.random.SeedGenerator(seed, name="mask_seed")
+        self.frozen_depth_tracker = LastValue(name="frozen_depth")
+        self.target_layer_tracker = LastValue(name="target_layer")
+
+        self.latent_token = self.add_weight(
+            name="latent_token",
+            shape=(query_dim,),
+            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        )
+        token_shape = (None, None, query_dim)
+        if self.decoder_input is not None:
+            self.decoder_input.build((None, None, hidden))
+        for block in self.decoder_blocks:
+            block.build(token_shape)
+        if self.decoder_norm is not None:
+            self.decoder_norm.build(token_shape)
+        self.pixel_head.build(token_shape)
+        self.latent_head.build(token_shape)
+        self.built = True
+        self.frozen_depth = 0
+        self.target_layer = 0
+        self.set_layerlock_state(frozen_depth, target_layer)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def num_encoder_layers(self):
+        """Backbone blocks that belong to the encoder (and may be frozen)."""
+        return self.backbone.num_layers - self.num_decoder_layers
+
+    def freezable_layers(self):
+        """Layers whose `trainable` flag LayerLock controls, in depth order."""
+        return [self.backbone.patch_embedding] + [
+            self.backbone.transformer_layers[i] for i in range(self.num_encoder_layers)
+        ]
+
+    def set_layerlock_state(self, frozen_depth, target_layer):
+        """Freezes the first `frozen_depth` encoder blocks; sets the target.
+
+        The patch embedding (and learned position table) freezes with the
+        first block: freezing blocks but not the embedding would still
+        back-propagate through the frozen blocks to reach it. A built
+        optimizer is narrowed to the variables that remain trainable,
+        keeping their moments (see `restrict_optimizer`). Under JAX, call
+        this only when the model's variables hold the current state (a
+        callback's `self.model` access syncs them).
+
+        Args:
+            frozen_depth: int in `[0, num_encoder_layers]`.
+            target_layer: 0 for pixels, else a 1-based block depth
+                `<= frozen_depth`.
+        """
+        frozen_depth, target_layer = int(frozen_depth), int(target_layer)
+        if not 0 <= frozen_depth <= self.num_encoder_layers:
+            raise ValueError(
+                f"frozen_depth must be in [0, {self.num_encoder_layers}] (the "
+                f"encoder blocks; the last {self.num_decoder_layers} blocks are "
+                f"the decoder); received {frozen_depth}."
+            )
+        if not 0 <= target_layer <= frozen_depth:
+            raise ValueError(
+                "target_layer must be 0 (pixels) or a frozen block depth in "
+                f"[1, frozen_depth={frozen_depth}]; received {target_layer}."
+            )
+        if frozen_depth < self.frozen_depth:
+            raise ValueError(
+                f"LayerLock never unfreezes: current frozen depth is "
+                f"{self.frozen_depth}, requested {frozen_depth}. Build a new "
+                "model (or set `trainable` yourself) to fine-tune."
+            )
+        embedding_trainable = frozen_depth == 0
+        self.backbone.patch_embedding.trainable = embedding_trainable
+        if self.backbone.position_embedding is not None:
+            self.backbone.position_embedding.trainable = embedding_trainable
+        for i, block in enumerate(self.backbone.transformer_layers[: self.num_encoder_layers]):
+            block.trainable = i >= frozen_depth
+        self.frozen_depth = frozen_depth
+        self.target_layer = target_layer
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and optimizer.built:
+            restrict_optimizer(optimizer, self.trainable_variables)
+
+    # ---------------------------------------------------------------- forward
+    def _latent_queries(self, batch_size, positions):
+        count = positions.shape[1]
+        query = ops.cast(self.latent_token, self.compute_dtype)
+        query = ops.broadcast_to(query[None, None, :], (batch_size, count, self.query_dim))
+        position_embedding = self.backbone.position_embedding
+        if position_embedding is not None and self.decoder == "layerlock":
+            query = position_embedding(query, positions)
+        return query
+
+    def call(self, inputs, training=False):
+        """Runs one masked-prediction pass.
+
+        Returns:
+            dict: `predictions` and `targets`, both `(batch, num_predicted,
+            target_dim)` (the loss is their mean squared difference), and
+            the token indices `predicted_ids` `(batch, num_predicted)` and
+            `visible_ids` `(batch, num_visible)` of this draw of the mask.
+        """
+        backbone = self.backbone
+        videos = inputs
+        grid = backbone.grid_shape(videos.shape)
+        tokens, positions = backbone.embed(videos, training=training)
+        batch_size = ops.shape(tokens)[0]
+        visible_ids, masked_ids = sample_token_split(
+            batch_size, grid, self.mask_ratio, self.seed_generator, self.masking
+        )
+        depth, target = self.frozen_depth, self.target_layer
+        if target > 0:
+            num_masked = masked_ids.shape[1]
+            num_predicted = max(1, int(round(num_masked * self.latent_loss_patch_fraction)))
+            masked_ids = masked_ids[:, :num_predicted]
+        visible_positions = gather_positions(positions, visible_ids)
+        predicted_positions = gather_positions(positions, masked_ids)
+        x = gather_tokens(tokens, visible_ids)
+
+        if depth > 0:
+            # Frozen prefix: forward only, on the visible tokens.
+            x = ops.stop_gradient(x)
+            x = backbone.encode(x, visible_positions, 0, depth, training=False)[-1]
+            x = ops.stop_gradient(x)
+        if depth < self.num_encoder_layers:
+            x = backbone.encode(
+                x, visible_positions, depth, self.num_encoder_layers, training=training
+            )[-1]
+
+        if target > 0:
+            # Targets: the frozen prefix again, on all tokens, up to block k.
+            full = backbone.encode(ops.stop_gradient(tokens), positions, 0, target, training=False)[-1]
+            targets = ops.stop_gradient(gather_tokens(full, masked_ids))
+        else:
+            targets = gather_tokens(patchify(videos, backbone.patch_size), masked_ids)
+            targets = ops.cast(targets, self.compute_dtype)
+            if self.norm_pix_loss:
+                mean = ops.mean(targets, axis=-1, keepdims=True)
+                var = ops.var(targets, axis=-1, keepdims=True)
+                targets = (targets - mean) / ops.sqrt(var + 1e-6)
+
+        decoded = self._decode(x, visible_positions, predicted_positions, training)
+        head = self.latent_head if target > 0 else self.pixel_head
+        return {
+            "predictions": head(decoded),
+            "targets": targets,
+            "predicted_ids": masked_ids,
+            "visible_ids": visible_ids,
+        }
+
+    def _decode(self, visible, visible_positions, predicted_positions, training):
+        batch_size = ops.shape(visible)[0]
+        num_visible = visible.shape[1]
+        queries = self._latent_queries(batch_size, predicted_positions)
+        if self.decoder == "mae":
+            visible = self.decoder_input(visible)
+            if self.decoder_position_embedding is not None:
+                visible = self.decoder_position_embedding(visible, visible_positions)
+                queries = self.decoder_position_embedding(queries, predicted_positions)
+        x = ops.concatenate([visible, queries], axis=1)
+        positions = ops.concatenate([visible_positions, predicted_positions], axis=1)
+        if self.decoder == "layerlock":
+            x = self.backbone.encode(
+                x, positions, self.num_encoder_layers, self.backbone.num_layers, training=training
+            )[-1]
+        else:
+            for block in self.decoder_blocks:
+                x = block(x, positions=positions, training=training)
+            x = self.decoder_norm(x)
+        return x[:, num_visible:]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        predictions = ops.cast(y_pred["predictions"], "float32")
+        targets = ops.cast(y_pred["targets"], "float32")
+        loss = ops.mean(ops.square(predictions - targets))
+        self.frozen_depth_tracker.update_state(self.frozen_depth)
+        self.target_layer_tracker.update_state(self.target_layer)
+        return loss
+
+    def num_visible_tokens(self, input_shape):
+        """Visible tokens per clip for an input shape."""
+        gt, gh, gw = self.backbone.grid_shape(input_shape)
+        if self.masking == "tube":
+            return gt * num_visible_tokens(gh * gw, self.mask_ratio)
+        return num_visible_tokens(gt * gh * gw, self.mask_ratio)
+
+    # ------------------------------------------------------------ training
+    def compile(self, optimizer="adamw", **kwargs):
+        """Compiles with LayerLock's optimizer conventions.
+
+        - No weight decay on LayerNorm parameters, biases or the latent
+          token (every variable of rank <= 1), ever.
+        - The learning rate is wrapped in a `LayerLockLearningRate`, which
+          `LayerLockCallback` uses for the re-warm-up after target switches.
+        - The optimizer is built here, on every variable LayerLock may
+          freeze, and narrowed to the trainable ones: its layout is the same
+          in every LayerLock state, so checkpoints always load.
+
+        Args:
+            optimizer: optimizer instance or name; defaults to AdamW.
+            **kwargs: other `keras.Model.compile` arguments (no `loss`: the
+                model computes its own).
+        """
+        optimizer = keras.optimizers.get(optimizer)
+        if not isinstance(optimizer._learning_rate, LayerLockLearningRate) and not optimizer.built:
+            config = optimizer.get_config()
+            config["learning_rate"] = LayerLockLearningRate(
+                keras.optimizers.schedules.deserialize(config["learning_rate"])
+                if isinstance(config["learning_rate"], dict)
+                else config["learning_rate"]
+            )
+            optimizer = optimizer.__class__.from_config(config)
+        super().compile(optimizer=optimizer, **kwargs)
+        if not optimizer.built:
+            if getattr(optimizer, "weight_decay", None):
+                optimizer.exclude_from_weight_decay(
+                    var_list=[v for v in self.variables if len(v.shape) <= 1]
+                )
+            self._build_optimizer()
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+
+    def _build_optimizer(self):
+        # The optimizer is always built on every variable LayerLock manages
+        # and then narrowed to the trainable ones, so that checkpoints
+        # written before and after freezing events share one layout.
+        flags = [layer.trainable for layer in self.freezable_layers()]
+        position_embedding = self.backbone.position_embedding
+        position_flag = position_embedding.trainable if position_embedding else None
+        for layer in self.freezable_layers():
+            layer.trainable = True
+        if position_embedding is not None:
+            position_embedding.trainable = True
+        self.optimizer.build(self.trainable_variables)
+        for layer, flag in zip(self.freezable_layers(), flags):
+            layer.trainable = flag
+        if position_embedding is not None:
+            position_embedding.trainable = position_flag
+        restrict_optimizer(self.optimizer, self.trainable_variables)
+
+    def get_config(self):
+        return {
+            "backbone": keras.layers.serialize(self.backbone),
+            "num_decoder_layers": self.num_decoder_layers if self.decoder == "layerlock" else 4,
+            "mask_ratio": self.mask_ratio,
+            "masking": self.masking,
+            "norm_pix_loss": self.norm_pix_loss,
+            "latent_loss_patch_fraction": self.latent_loss_patch_fraction,
+            "decoder": self.decoder,
+            "decoder_hidden_dim": self.decoder_hidden_dim,
+            "decoder_num_layers": self.decoder_num_layers,
+            "decoder_num_heads": self.decoder_num_heads,
+            "decoder_intermediate_dim": self.decoder_intermediate_dim,
+            "frozen_depth": self.frozen_depth,
+            "target_layer": self.target_layer,
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.layers.deserialize(config["backbone"])
+        return cls(**config)
+

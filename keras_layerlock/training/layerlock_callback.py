@@ -1,0 +1,107 @@
+import keras
+
+from keras_layerlock.training.layerlock_learning_rate import LayerLockLearningRate
+from keras_layerlock.training.layerlock_schedule import LayerLockSchedule
+
+
+class LayerLockCallback(keras.callbacks.Callback):
+    """Moves a LayerLock model along its freezing schedule during `fit`.
+
+    Before every batch the callback computes the LayerLock state of the
+    current training step from a `LayerLockSchedule` (a pure function of
+    the step counter, read from the optimizer's iteration count at the
+    start of `fit`, so resumed runs continue where they were). At a freezing
+    event it:
+
+    1. syncs the model state to its variables (JAX keeps it outside the
+       variables mid-epoch; `self.model` does the sync);
+    2. calls the model's `set_layerlock_state`, which sets `layer.trainable`
+       on the newly frozen blocks and narrows the optimizer to the remaining
+       variables, keeping their moments and the iteration count;
+    3. rebuilds the train function, so that TensorFlow and JAX retrace the
+       step with the new frozen prefix (forward only) and the new target.
+
+    It also configures the model's `LayerLockLearningRate` for a linear
+    re-warm-up of `rewarmup_steps` after each event (on by default). The
+    frozen depth and the target block appear in the `fit` logs as
+    `frozen_depth` and `target_layer` (progress bar, `CSVLogger`,
+    TensorBoard).
+
+    Works with `keras.callbacks.BackupAndRestore`: the state is recomputed
+    from the restored iteration count at the first batch.
+
+    Args:
+        schedule: a `LayerLockSchedule`.
+        rewarmup_steps: int. Length of the learning-rate re-warm-up after
+            each event; defaults to a tenth of the steps between events,
+            capped at 1,000. 0 disables it.
+        verbose: int. 1 prints a line at each event.
+
+    Example:
+    ```python
+    schedule = LayerLockSchedule(num_steps_before_first_freeze=300,
+                                 num_steps_between_freezes=100,
+                                 target_layers=[1, 2, 3])
+    model.fit(data, epochs=10, callbacks=[LayerLockCallback(schedule)])
+    ```
+    """
+
+    def __init__(self, schedule, rewarmup_steps=None, verbose=1):
+        super().__init__()
+        if not isinstance(schedule, LayerLockSchedule):
+            raise ValueError(
+                f"`schedule` must be a LayerLockSchedule; received {type(schedule).__name__}."
+            )
+        if rewarmup_steps is None:
+            rewarmup_steps = min(1000, schedule.num_steps_between_freezes // 10)
+        if int(rewarmup_steps) < 0:
+            raise ValueError(f"`rewarmup_steps` must be >= 0; received {rewarmup_steps}.")
+        self.schedule = schedule
+        self.rewarmup_steps = int(rewarmup_steps)
+        self.verbose = verbose
+        self._step = None
+        self.events = []
+
+    def on_train_begin(self, logs=None):
+        model = self.model
+        if not hasattr(model, "set_layerlock_state"):
+            raise ValueError(
+                "LayerLockCallback drives LayerLock models (e.g. LayerLockMAE); "
+                f"received a {type(model).__name__}."
+            )
+        self.schedule.validate_for(model.num_encoder_layers)
+        learning_rate = getattr(model.optimizer, "_learning_rate", None)
+        if isinstance(learning_rate, LayerLockLearningRate):
+            learning_rate.event_steps = self.schedule.event_steps
+            learning_rate.rewarmup_steps = self.rewarmup_steps
+        elif self.rewarmup_steps:
+            raise ValueError(
+                "The learning-rate re-warm-up needs the model compiled with "
+                "`LayerLockMAE.compile` (it wraps the learning rate); or pass "
+                "rewarmup_steps=0."
+            )
+        # Read at the first batch: BackupAndRestore restores the optimizer's
+        # iteration count in its own on_train_begin, possibly after this one.
+        self._step = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._step is None:
+            self._step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        model = self._model  # no JAX state sync unless something changes
+        _, depth, target = self.schedule.state_at(self._step)
+        if (depth, target) != (model.frozen_depth, model.target_layer):
+            self._apply(depth, target)
+
+    def _apply(self, depth, target):
+        model = self.model  # under JAX this syncs the state to the variables
+        model.set_layerlock_state(depth, target)
+        model.make_train_function(force=True)
+        self.events.append({"step": self._step, "frozen_depth": depth, "target_layer": target})
+        if self.verbose:
+            print(
+                f"\nLayerLock step {self._step}: {depth} block(s) frozen, "
+                f"target = output of block {target}"
+            )
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
