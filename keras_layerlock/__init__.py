@@ -11,6 +11,7 @@ from keras_layerlock import utils
 from keras_layerlock.layers import LearnedPositionEmbedding3D
 from keras_layerlock.layers import RotaryEmbedding3D
 from keras_layerlock.layers import SinCosPositionEmbedding3D
+from keras_layerlock.layers import TokenMasking
 from keras_layerlock.layers import TransformerBlock
 from keras_layerlock.layers import TubeletEmbedding
 from keras_layerlock.models import LayerLockMAE

@@ -7,3 +7,4 @@ from keras_layerlock.layers.sincos_position_embedding_3d import (
 )
 from keras_layerlock.layers.transformer_block import TransformerBlock
 from keras_layerlock.layers.tubelet_embedding import TubeletEmbedding
+from keras_layerlock.layers.token_masking import TokenMasking

@@ -9,9 +9,8 @@ from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 from keras_layerlock.training.last_value import LastValue
 from keras_layerlock.training.layerlock_learning_rate import LayerLockLearningRate
 from keras_layerlock.training.optimizer_restriction import restrict_optimizer
+from keras_layerlock.layers.token_masking import TokenMasking
 from keras_layerlock.utils.masking import MASKING_TYPES
-from keras_layerlock.utils.masking import num_visible_tokens
-from keras_layerlock.utils.masking import sample_token_split
 from keras_layerlock.utils.video_patches import gather_positions
 from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import patchify
@@ -109,6 +108,7 @@ class LayerLockMAE(keras.Model):
         seed=None,
         **kwargs,
     ):
+        kwargs.setdefault("name", "layerlock_mae")
         super().__init__(**kwargs)
         if isinstance(backbone, dict):
             backbone = keras.layers.deserialize(backbone)
@@ -195,7 +195,7 @@ class LayerLockMAE(keras.Model):
             self.backbone.patch_embedding.patch_dim, dtype=policy, name="pixel_head"
         )
         self.latent_head = keras.layers.Dense(hidden, dtype=policy, name="latent_head")
-        self.seed_generator = keras.random.SeedGenerator(seed, name="mask_seed")
+        self.token_masking = TokenMasking(mask_ratio, masking, seed, dtype=policy, name="token_masking")
         self.frozen_depth_tracker = LastValue(name="frozen_depth")
         self.target_layer_tracker = LastValue(name="target_layer")
 
@@ -225,10 +225,12 @@ class LayerLockMAE(keras.Model):
         return self.backbone.num_layers - self.num_decoder_layers
 
     def freezable_layers(self):
-        """Layers whose `trainable` flag LayerLock controls, in depth order."""
-        return [self.backbone.patch_embedding] + [
-            self.backbone.transformer_layers[i] for i in range(self.num_encoder_layers)
-        ]
+        """Layers whose `trainable` flag LayerLock controls."""
+        layers = [self.backbone.patch_embedding]
+        if self.backbone.position_embedding is not None:
+            layers.append(self.backbone.position_embedding)
+        layers += self.backbone.transformer_layers[: self.num_encoder_layers]
+        return layers + [self.pixel_head, self.latent_head]
 
     def set_layerlock_state(self, frozen_depth, target_layer):
         """Freezes the first `frozen_depth` encoder blocks; sets the target.
@@ -270,6 +272,10 @@ class LayerLockMAE(keras.Model):
             self.backbone.position_embedding.trainable = embedding_trainable
         for i, block in enumerate(self.backbone.transformer_layers[: self.num_encoder_layers]):
             block.trainable = i >= frozen_depth
+        # Only the head of the current target kind gets gradients; the other
+        # is frozen so that it gets no weight decay or moment updates either.
+        self.pixel_head.trainable = target_layer == 0
+        self.latent_head.trainable = target_layer > 0
         self.frozen_depth = frozen_depth
         self.target_layer = target_layer
         optimizer = getattr(self, "optimizer", None)
@@ -300,9 +306,7 @@ class LayerLockMAE(keras.Model):
         grid = backbone.grid_shape(videos.shape)
         tokens, positions = backbone.embed(videos, training=training)
         batch_size = ops.shape(tokens)[0]
-        visible_ids, masked_ids = sample_token_split(
-            batch_size, grid, self.mask_ratio, self.seed_generator, self.masking
-        )
+        visible_ids, masked_ids = self.token_masking.sample(batch_size, grid)
         depth, target = self.frozen_depth, self.target_layer
         if target > 0:
             num_masked = masked_ids.shape[1]
@@ -374,10 +378,7 @@ class LayerLockMAE(keras.Model):
 
     def num_visible_tokens(self, input_shape):
         """Visible tokens per clip for an input shape."""
-        gt, gh, gw = self.backbone.grid_shape(input_shape)
-        if self.masking == "tube":
-            return gt * num_visible_tokens(gh * gw, self.mask_ratio)
-        return num_visible_tokens(gt * gh * gw, self.mask_ratio)
+        return self.token_masking.num_visible(self.backbone.grid_shape(input_shape))
 
     # ------------------------------------------------------------ training
     def compile(self, optimizer="adamw", **kwargs):
@@ -422,17 +423,11 @@ class LayerLockMAE(keras.Model):
         # and then narrowed to the trainable ones, so that checkpoints
         # written before and after freezing events share one layout.
         flags = [layer.trainable for layer in self.freezable_layers()]
-        position_embedding = self.backbone.position_embedding
-        position_flag = position_embedding.trainable if position_embedding else None
         for layer in self.freezable_layers():
             layer.trainable = True
-        if position_embedding is not None:
-            position_embedding.trainable = True
         self.optimizer.build(self.trainable_variables)
         for layer, flag in zip(self.freezable_layers(), flags):
             layer.trainable = flag
-        if position_embedding is not None:
-            position_embedding.trainable = position_flag
         restrict_optimizer(self.optimizer, self.trainable_variables)
 
     def get_config(self):

@@ -147,6 +147,7 @@ class VideoViTBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
+        kwargs.setdefault("name", "video_vit_backbone")
         super().__init__(dtype=dtype, **kwargs)
         if int(num_layers) <= 0:
             raise ValueError(

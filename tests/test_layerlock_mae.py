@@ -1,0 +1,298 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import keras_layerlock as kl
+from testing_utils import to_numpy
+
+BATCH = 4
+
+
+def make_model(seed=3, **kwargs):
+    keras.utils.set_random_seed(seed)
+    backbone = kl.VideoViTBackbone(
+        hidden_dim=32, num_layers=5, num_heads=2, intermediate_dim=64,
+        patch_size=(2, 8, 8), num_frames=4, image_size=16,
+    )
+    config = dict(num_decoder_layers=2, mask_ratio=0.75, seed=1)
+    config.update(kwargs)
+    return kl.LayerLockMAE(backbone, **config)
+
+
+def videos(n=32, seed=0):
+    return np.random.default_rng(seed).random((n, 4, 16, 16, 3), dtype="float32")
+
+
+def compile_model(model, lr=2e-3, weight_decay=0.05):
+    model.compile(keras.optimizers.AdamW(lr, weight_decay=weight_decay, beta_2=0.95))
+    return model
+
+
+class Recorder(keras.callbacks.Callback):
+    """Snapshots weights and optimizer variables around every step."""
+
+    def __init__(self):
+        super().__init__()
+        self.before, self.after = {}, {}
+
+    def _snapshot(self):
+        model = self.model
+        return {
+            "weights": {v.path: to_numpy(v).copy() for v in model.weights},
+            "optimizer": [to_numpy(v).copy() for v in model.optimizer.variables],
+            "trainable": {v.path for v in model.trainable_variables},
+        }
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = int(to_numpy(self.model.optimizer.iterations))
+        self.before[step] = self._snapshot()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(to_numpy(self.model.optimizer.iterations)) - 1
+        self.after[step] = self._snapshot()
+
+
+SCHEDULE = dict(num_steps_before_first_freeze=4, num_steps_between_freezes=3,
+                num_layers_per_freeze=1, target_layers=[1, 2, 3])
+
+
+def test_freezing_inside_fit_keeps_frozen_weights_and_moments():
+    model = compile_model(make_model())
+    schedule = kl.LayerLockSchedule(**SCHEDULE)
+    recorder = Recorder()
+    callback = kl.LayerLockCallback(schedule, rewarmup_steps=2, verbose=0)
+    history = model.fit(videos(), batch_size=BATCH, epochs=2, shuffle=False,
+                        callbacks=[callback, recorder], verbose=0)
+    last = max(recorder.after)
+    assert last == 15
+    assert [e["step"] for e in callback.events] == [4, 7, 10]
+    assert history.history["frozen_depth"][-1] == 3
+    assert history.history["target_layer"][-1] == 3
+    final = recorder.after[last]
+    for event in callback.events:
+        step, depth = event["step"], event["frozen_depth"]
+        frozen_prefixes = ["patch_embedding/"] + [
+            f"transformer_layer_{i}/" for i in range(depth)
+        ]
+        at_freeze = recorder.before[step]["weights"]
+        frozen = [p for p in at_freeze if any(p.startswith(f) for f in frozen_prefixes)]
+        assert len(frozen) == 2 + 12 * depth  # embedding + 12 per block
+        for path in frozen:
+            # Bit-identical from the freezing step to the end of training.
+            np.testing.assert_array_equal(final["weights"][path], at_freeze[path], err_msg=path)
+            assert path not in recorder.before[step]["trainable"]
+        # The event itself changes no optimizer state: moments and the step
+        # count of the weights that stay trainable carry over untouched.
+        previous = recorder.after[step - 1]["optimizer"]
+        for a, b in zip(previous, recorder.before[step]["optimizer"]):
+            np.testing.assert_array_equal(a, b)
+    # Weights that stayed trainable kept learning.
+    decoder_kernel = "transformer_layer_4/qkv/kernel"
+    assert np.abs(final["weights"][decoder_kernel] - recorder.before[10]["weights"][decoder_kernel]).max() > 0
+
+
+def test_frozen_moments_do_not_drift_and_iterations_continue():
+    model = compile_model(make_model())
+    recorder = Recorder()
+    model.fit(videos(16), batch_size=BATCH, epochs=3, shuffle=False, verbose=0,
+              callbacks=[kl.LayerLockCallback(kl.LayerLockSchedule(**SCHEDULE), verbose=0), recorder])
+    optimizer = model.optimizer
+    frozen_kernel = model.backbone.transformer_layers[0].qkv.kernel
+    live_kernel = model.backbone.transformer_layers[4].qkv.kernel
+    index = {v.path: i for i, v in enumerate(optimizer.variables)}
+    momentum = lambda var: [p for p in index if var.path.replace("/", "_") in p and "momentum" in p][0]
+    m_frozen, m_live = index[momentum(frozen_kernel)], index[momentum(live_kernel)]
+    at_freeze = recorder.before[4]["optimizer"]
+    end = recorder.after[11]["optimizer"]
+    np.testing.assert_array_equal(end[m_frozen], at_freeze[m_frozen])
+    assert np.abs(end[m_live] - at_freeze[m_live]).max() > 0
+    assert int(to_numpy(optimizer.iterations)) == 12
+
+
+def test_no_weight_decay_on_norms_biases_and_tokens():
+    model = compile_model(make_model())
+    optimizer = model.optimizer
+    for v in model.trainable_variables:
+        expected = len(v.shape) > 1
+        assert optimizer._use_weight_decay(v) == expected, v.path
+    # Numerically: a LayerNorm scale that gets no gradient keeps its value
+    # under a huge weight decay (frozen-free check on a dead parameter).
+    gamma = model.backbone.transformer_layers[4].attention_norm.gamma
+    kernel = model.backbone.transformer_layers[4].qkv.kernel
+    model2 = compile_model(make_model(), lr=1e-2, weight_decay=10.0)
+    model2.fit(videos(8), batch_size=BATCH, epochs=1, verbose=0)
+    del gamma, kernel
+    for v in model2.trainable_variables:
+        if len(v.shape) <= 1:
+            assert not model2.optimizer._use_weight_decay(v)
+
+
+def test_loss_after_switch_is_l2_to_scheduled_block_at_masked_positions():
+    model = compile_model(make_model())
+    model.set_layerlock_state(frozen_depth=2, target_layer=2)
+    x = videos(BATCH, seed=5)
+    out = model(x)
+    features = model.backbone(x)  # full, unmasked forward of every block
+    ids = to_numpy(out["predicted_ids"])
+    expected_targets = np.take_along_axis(to_numpy(features[2]), ids[..., None], axis=1)
+    np.testing.assert_allclose(to_numpy(out["targets"]), expected_targets, atol=1e-5)
+    loss = to_numpy(model.compute_loss(x=x, y_pred=out))
+    manual = np.mean((to_numpy(out["predictions"]) - expected_targets) ** 2)
+    np.testing.assert_allclose(loss, manual, rtol=1e-5)
+    # Visible and predicted tokens partition the grid, per example.
+    vis = to_numpy(out["visible_ids"])
+    assert vis.shape[1] == model.num_visible_tokens(x.shape) == 2
+    for v, p in zip(vis, ids):
+        assert not set(v) & set(p) and len(set(v) | set(p)) == 8
+    # Before any event the target is the tubelets' pixels.
+    pixel_model = make_model()
+    out = pixel_model(x)
+    patches = to_numpy(kl.utils.patchify(x, (2, 8, 8)))
+    ids = to_numpy(out["predicted_ids"])
+    np.testing.assert_allclose(
+        to_numpy(out["targets"]), np.take_along_axis(patches, ids[..., None], 1), atol=1e-6
+    )
+
+
+def test_visible_encoder_input_never_sees_masked_tokens():
+    model = make_model()
+    model.set_layerlock_state(frozen_depth=1, target_layer=1)
+    x = videos(2, seed=6)
+    state = to_numpy(model.token_masking.seed_generator.state).copy()
+    out = model(x)
+    # Changing masked pixels changes the targets but not what the encoder
+    # saw: with the decoder fixed, predictions are unchanged.
+    ids = to_numpy(out["predicted_ids"])
+    y = x.copy()
+    grid = (2, 2, 2)
+    for b in range(2):
+        for token in ids[b]:
+            t, h, w = np.unravel_index(token, grid)
+            y[b, 2 * t : 2 * t + 2, 8 * h : 8 * h + 8, 8 * w : 8 * w + 8] = 0.0
+    model.token_masking.seed_generator.state.assign(state)
+    out_y = model(y)
+    np.testing.assert_array_equal(to_numpy(out_y["predicted_ids"]), ids)
+    np.testing.assert_allclose(to_numpy(out_y["predictions"]), to_numpy(out["predictions"]), atol=1e-5)
+
+
+def test_masking_variants_and_latent_fraction():
+    x = videos(2)
+    tube = make_model(masking="tube", mask_ratio=0.5)
+    out = tube(x)
+    vis = to_numpy(out["visible_ids"])
+    # Same spatial positions in both temporal slices.
+    assert vis.shape == (2, 4)
+    for v in vis:
+        spatial = sorted(v % 4)
+        assert spatial[0::2] == spatial[1::2]
+    frac = make_model(latent_loss_patch_fraction=0.5, mask_ratio=0.75)
+    frac.set_layerlock_state(1, 1)
+    assert to_numpy(frac(x)["predicted_ids"]).shape == (2, 3)  # half of 6 masked
+    mae = make_model(decoder="mae", decoder_hidden_dim=16, decoder_num_layers=1, decoder_num_heads=2)
+    out = mae(x)
+    assert to_numpy(out["predictions"]).shape == to_numpy(out["targets"]).shape
+
+
+def test_bad_arguments_and_states():
+    model = make_model()
+    with pytest.raises(ValueError, match=r"frozen_depth must be in \[0, 3\]"):
+        model.set_layerlock_state(4, 1)
+    with pytest.raises(ValueError, match="target_layer"):
+        model.set_layerlock_state(1, 2)
+    model.set_layerlock_state(2, 2)
+    with pytest.raises(ValueError, match="never unfreezes"):
+        model.set_layerlock_state(1, 1)
+    with pytest.raises(ValueError, match="num_decoder_layers"):
+        make_model(num_decoder_layers=5)
+    with pytest.raises(ValueError, match="mask_ratio"):
+        make_model(mask_ratio=1.0)
+    with pytest.raises(ValueError, match="VideoViTBackbone"):
+        kl.LayerLockMAE(keras.layers.Dense(3))
+    compile_model(model := make_model())
+    too_deep = kl.LayerLockSchedule(1, 1, target_layers=[1, 2, 3, 4])
+    with pytest.raises(ValueError, match="event 4"):
+        model.fit(videos(4), batch_size=4, epochs=1, verbose=0,
+                  callbacks=[kl.LayerLockCallback(too_deep, verbose=0)])
+
+
+def test_rewarmup_learning_rate():
+    lr = kl.LayerLockLearningRate(1e-3, event_steps=[10, 20], rewarmup_steps=4)
+    values = [float(to_numpy(lr(s))) for s in (0, 9, 10, 11, 13, 14, 20, 25)]
+    np.testing.assert_allclose(values, [1e-3, 1e-3, 2.5e-4, 5e-4, 1e-3, 1e-3, 2.5e-4, 1e-3], rtol=1e-6)
+    base = keras.optimizers.schedules.CosineDecay(1e-3, 100)
+    wrapped = kl.LayerLockLearningRate(base, [50], 10)
+    restored = kl.LayerLockLearningRate.from_config(wrapped.get_config())
+    assert float(to_numpy(restored(52))) == pytest.approx(float(to_numpy(base(52))) * 0.3, rel=1e-6)
+    model = compile_model(make_model(), lr=1e-3)
+    model.fit(videos(16), batch_size=4, epochs=2, verbose=0, shuffle=False,
+              callbacks=[kl.LayerLockCallback(kl.LayerLockSchedule(4, 3, target_layers=[1, 2]),
+                                              rewarmup_steps=2, verbose=0)])
+    schedule = model.optimizer._learning_rate
+    assert schedule.event_steps == [4, 7] and schedule.rewarmup_steps == 2
+    assert float(to_numpy(schedule(4))) == pytest.approx(5e-4)
+
+
+def test_keras_file_round_trip_mid_schedule(tmp_path):
+    model = compile_model(make_model())
+    model.fit(videos(16), batch_size=4, epochs=2, verbose=0, shuffle=False,
+              callbacks=[kl.LayerLockCallback(kl.LayerLockSchedule(**SCHEDULE), verbose=0)])
+    assert (model.frozen_depth, model.target_layer) == (2, 2)
+    path = os.path.join(str(tmp_path), "layerlock.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert (restored.frozen_depth, restored.target_layer) == (2, 2)
+    assert [v.path for v in restored.trainable_variables] == [v.path for v in model.trainable_variables]
+    for a, b in zip(restored.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+    x = videos(2, seed=9)
+    expected, actual = model(x), restored(x)
+    for key in ("predictions", "targets"):
+        np.testing.assert_allclose(to_numpy(actual[key]), to_numpy(expected[key]), atol=1e-6)
+    assert restored.get_config() == model.get_config()
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _KillAt(keras.callbacks.Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step, self.seen = step, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.step:
+            raise _Interrupt()
+
+
+def _run(backup_dir, epochs, kill_at=None):
+    model = compile_model(make_model(seed=11))
+    callbacks = [
+        kl.LayerLockCallback(kl.LayerLockSchedule(**SCHEDULE), rewarmup_steps=2, verbose=0),
+        keras.callbacks.BackupAndRestore(backup_dir, save_freq="epoch", delete_checkpoint=False),
+    ]
+    if kill_at:
+        callbacks.append(_KillAt(kill_at))
+    history = model.fit(videos(16, seed=2), batch_size=4, epochs=epochs, shuffle=False,
+                        callbacks=callbacks, verbose=0)
+    return model, history
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
+    reference, history = _run(str(tmp_path / "reference"), epochs=4)
+    backup = str(tmp_path / "resumed")
+    with pytest.raises(_Interrupt):
+        _run(backup, epochs=4, kill_at=10)  # mid-epoch 3, after events at 4 and 7
+    resumed, resumed_history = _run(backup, epochs=4)
+    assert (resumed.frozen_depth, resumed.target_layer) == (3, 3)
+    # The resumed fit ran epochs 3 and 4 only; their losses match.
+    np.testing.assert_allclose(
+        resumed_history.history["loss"], history.history["loss"][2:], rtol=1e-5
+    )
+    for a, b in zip(resumed.weights, reference.weights):
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=1e-5, err_msg=a.path)
+    for a, b in zip(resumed.optimizer.variables, reference.optimizer.variables):
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=1e-5, err_msg=a.path)
