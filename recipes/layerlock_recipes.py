@@ -1,0 +1,122 @@
+"""LayerLock configurations: the papers' and a tiny one that runs on a CPU.
+
+Each recipe gives the backbone preset, the `LayerLockMAE` arguments, the
+`LayerLockSchedule` and the optimizer settings. Paper values come from the
+LayerLock supplementary material (Erdogan et al., 2025, Tables 8-10) and the
+4DS recipe it builds on (AdamW, lr 3e-4, 10 k warm-up steps, b1 0.9,
+b2 0.95, weight decay 0.05, batch 2048, 224 x 224, 16 frames).
+
+Usage:
+    from recipes.layerlock_recipes import RECIPES, build
+    model, schedule, optimizer = build("tiny", total_steps=600)
+"""
+
+import keras
+
+import keras_layerlock as kl
+
+RECIPES = {
+    "4ds_vit_g": {
+        "backbone": "4ds_vit_g",
+        "model": {"num_decoder_layers": 4, "mask_ratio": 0.95},
+        "schedule": {
+            "num_steps_before_first_freeze": 160_000,
+            "num_steps_between_freezes": 10_000,
+            "num_layers_per_freeze": 1,
+            "target_layers": list(range(1, 33)),
+        },
+        "optimizer": {"learning_rate": 3e-4, "warmup_steps": 10_000, "weight_decay": 0.05},
+        "total_steps": 488_282,
+        "batch_size": 2048,
+    },
+    "4ds_vit_e": {
+        "backbone": "4ds_vit_e",
+        "model": {"num_decoder_layers": 4, "mask_ratio": 0.95},
+        "schedule": {
+            "num_steps_before_first_freeze": 200_000,
+            "num_steps_between_freezes": 10_000,
+            "num_layers_per_freeze": 1,
+            "target_layers": list(range(1, 33)),
+        },
+        "optimizer": {"learning_rate": 3e-4, "warmup_steps": 10_000, "weight_decay": 0.05},
+        "total_steps": 488_282,
+        "batch_size": 2048,
+    },
+    "ablation_vit_g_250m": {
+        "backbone": "video_vit_g",
+        "model": {"num_decoder_layers": 4, "mask_ratio": 0.95},
+        "schedule": {
+            "num_steps_before_first_freeze": 25_000,
+            "num_steps_between_freezes": 20_000,
+            "num_layers_per_freeze": 5,
+            "target_layers": [4, 8, 12, 16],
+        },
+        "optimizer": {"learning_rate": 1e-4, "warmup_steps": 5_000, "weight_decay": 0.0},
+        "batch_size": 2048,
+    },
+    "ablation_vit_g_56m": {
+        "backbone": "video_vit_g",
+        "model": {"num_decoder_layers": 4, "mask_ratio": 0.95},
+        "schedule": {
+            "num_steps_before_first_freeze": 19_000,
+            "num_steps_between_freezes": 30_000,
+            "num_layers_per_freeze": 5,
+            "target_layers": list(range(4, 45, 4)),
+            # 11 events x 5 blocks would pass the 44-block encoder: capped.
+            "max_frozen_layers": 44,
+        },
+        "optimizer": {"learning_rate": 1e-4, "warmup_steps": 5_000, "weight_decay": 0.0},
+        "batch_size": 128,
+    },
+    "ablation_vit_b_50m": {
+        "backbone": "video_vit_b",
+        "model": {"num_decoder_layers": 4, "mask_ratio": 0.95},
+        "schedule": {
+            "num_steps_before_first_freeze": 6_000,
+            "num_steps_between_freezes": 4_000,
+            "num_layers_per_freeze": 2,
+            "target_layers": [1, 3, 5, 7],
+        },
+        "optimizer": {"learning_rate": 3e-4, "warmup_steps": 2_000, "weight_decay": 1e-3},
+        "batch_size": 512,
+    },
+    # Runs here: 8 x 32 x 32 clips, 64 tokens, so a 0.75 mask ratio keeps
+    # 16 visible tokens (0.95 would keep 3). Encoder of 4 blocks + 4 decoder.
+    "tiny": {
+        "backbone": "video_vit_tiny",
+        "model": {"num_decoder_layers": 4, "mask_ratio": 0.75},
+        "schedule": {
+            "num_steps_before_first_freeze": 300,
+            "num_steps_between_freezes": 100,
+            "num_layers_per_freeze": 1,
+            "target_layers": [1, 2, 3],
+        },
+        "optimizer": {"learning_rate": 1e-3, "warmup_steps": 50, "weight_decay": 0.05},
+        "total_steps": 600,
+        "batch_size": 16,
+    },
+}
+
+
+def build(name, total_steps=None, **backbone_overrides):
+    """`(model, schedule, optimizer)` for a recipe (random initialisation).
+
+    The learning rate follows 4DS: linear warm-up, then cosine decay over
+    `total_steps`; `LayerLockMAE.compile` adds the re-warm-up after each
+    target switch.
+    """
+    recipe = RECIPES[name]
+    total_steps = total_steps or recipe.get("total_steps", 100_000)
+    backbone = kl.VideoViTBackbone.from_preset(recipe["backbone"], **backbone_overrides)
+    model = kl.LayerLockMAE(backbone, **recipe["model"])
+    opt = recipe["optimizer"]
+    warmup = min(opt["warmup_steps"], max(1, total_steps // 10))
+    learning_rate = keras.optimizers.schedules.CosineDecay(
+        0.0, max(1, total_steps - warmup), alpha=0.0,
+        warmup_target=opt["learning_rate"], warmup_steps=warmup,
+    )
+    optimizer = keras.optimizers.AdamW(
+        learning_rate, weight_decay=opt["weight_decay"] or None, beta_1=0.9, beta_2=0.95
+    )
+    schedule = kl.LayerLockSchedule(**recipe["schedule"])
+    return model, schedule, optimizer

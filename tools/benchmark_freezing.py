@@ -1,0 +1,171 @@
+"""Step time, peak memory and analytic FLOPs against frozen depth.
+
+The analogue of LayerLock's efficiency figure (Erdogan et al., 2025, Fig. 3)
+for the tiny recipe: the same MAE step (pixel targets) with 0, 1/4, 1/2 and
+3/4 of the encoder blocks frozen (the patch embedding frozen with the first
+block), on each backend. Every (backend, depth) pair runs in its own
+process, so the peak resident memory of a process is that of one frozen
+depth (a training process reaches its peak before its first freeze).
+
+Reported per run: median step time over `--steps` steps after `--warmup`
+steps, peak RSS of the process, RSS growth during `fit` (training memory
+on top of the framework and the model), and the analytic FLOPs of a step
+(`keras_layerlock.training.flops`). The target: on every backend, the
+measured step-time saving at 3/4 frozen is at least 70 % of the analytic
+FLOP saving, and peak memory falls with frozen depth.
+
+Usage:
+    python tools/benchmark_freezing.py [--backends jax torch tensorflow]
+        [--steps 40] [--warmup 10] [--output outputs/benchmarks/freezing]
+Writes `freezing.json` and `freezing.png` under the output folder.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRACTIONS = (0.0, 0.25, 0.5, 0.75)
+
+
+def worker(args):
+    import keras
+    import numpy as np
+
+    sys.path.insert(0, ROOT)
+    from keras_layerlock.training.flops import layerlock_step_flops
+    from recipes.layerlock_recipes import RECIPES
+    from recipes.layerlock_recipes import build
+
+    keras.utils.set_random_seed(0)
+    recipe = RECIPES[args.recipe]
+    model, _, optimizer = build(args.recipe)
+    depth = int(round(args.fraction * model.num_encoder_layers))
+    model.set_layerlock_state(depth, 0)
+    model.compile(optimizer=optimizer)
+    batch = recipe["batch_size"]
+    shape = (batch, model.backbone.num_frames) + model.backbone.image_size + (3,)
+    data = np.random.default_rng(0).random((batch * 4,) + shape[1:], dtype="float32")
+    flops = layerlock_step_flops(model, shape)
+
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if logs is not None and "loss" in logs:
+                float(logs["loss"])  # wait for the step to finish
+            times.append(time.perf_counter() - self.start)
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    total = args.warmup + args.steps
+    epochs = -(-total // 4)
+    model.fit(data, batch_size=batch, epochs=epochs, steps_per_epoch=4, verbose=0,
+              callbacks=[Timer()], shuffle=False)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    steady = sorted(times[args.warmup : total])
+    print(json.dumps({
+        "backend": keras.backend.backend(),
+        "frozen_fraction": args.fraction,
+        "frozen_depth": depth,
+        "num_encoder_layers": model.num_encoder_layers,
+        "median_step_seconds": steady[len(steady) // 2],
+        "peak_rss_mb": peak,
+        "fit_rss_growth_mb": peak - rss_before,
+        "flops_per_step": flops["total"],
+        "flops_parts": flops,
+    }))
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for backend in sorted({r["backend"] for r in rows}):
+        rs = sorted((r for r in rows if r["backend"] == backend), key=lambda r: r["frozen_depth"])
+        depth = [r["frozen_depth"] for r in rs]
+        axes[0].plot(depth, [1e3 * r["median_step_seconds"] for r in rs], "o-", label=backend)
+        axes[1].plot(depth, [r["peak_rss_mb"] for r in rs], "o-", label=backend)
+    rs = sorted((r for r in rows if r["backend"] == rows[0]["backend"]), key=lambda r: r["frozen_depth"])
+    axes[2].plot([r["frozen_depth"] for r in rs], [r["flops_per_step"] / 1e9 for r in rs], "o-k")
+    axes[0].set(title="step time", xlabel="frozen encoder blocks", ylabel="ms / step")
+    axes[1].set(title="peak memory (process RSS)", xlabel="frozen encoder blocks", ylabel="MB")
+    axes[2].set(title="analytic FLOPs", xlabel="frozen encoder blocks", ylabel="GFLOP / step")
+    for ax in axes[:2]:
+        ax.legend()
+    fig.suptitle("LayerLock tiny recipe: cost of one MAE step against frozen depth")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backends", nargs="+", default=["jax", "torch", "tensorflow"])
+    parser.add_argument("--recipe", default="tiny")
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--output", default="outputs/benchmarks/freezing")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fraction", type=float, default=0.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+
+    rows = []
+    for backend in args.backends:
+        for fraction in FRACTIONS:
+            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+            out = subprocess.run(
+                [sys.executable, __file__, "--worker", "--recipe", args.recipe,
+                 "--fraction", str(fraction), "--steps", str(args.steps),
+                 "--warmup", str(args.warmup)],
+                env=env, cwd=ROOT, capture_output=True, text=True,
+            )
+            if out.returncode:
+                sys.exit(f"{backend} worker failed:\n{out.stderr[-3000:]}")
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(f"{backend:<11} depth {r['frozen_depth']}: "
+                  f"{1e3 * r['median_step_seconds']:.1f} ms/step, "
+                  f"peak {r['peak_rss_mb']:.0f} MB", flush=True)
+
+    print("\nbackend     frozen  ms/step  saving  FLOP saving  ratio  peak MB  fit growth MB")
+    summary = {}
+    for backend in args.backends:
+        rs = sorted((r for r in rows if r["backend"] == backend), key=lambda r: r["frozen_depth"])
+        base = rs[0]
+        for r in rs:
+            saving = 1 - r["median_step_seconds"] / base["median_step_seconds"]
+            flop_saving = 1 - r["flops_per_step"] / base["flops_per_step"]
+            r["step_time_saving"] = saving
+            r["flop_saving"] = flop_saving
+            ratio = saving / flop_saving if flop_saving else float("nan")
+            print(f"{backend:<11} {r['frozen_depth']}/{r['num_encoder_layers']}     "
+                  f"{1e3 * r['median_step_seconds']:7.1f}  {saving:+6.1%}  {flop_saving:+10.1%}  "
+                  f"{ratio:5.2f}  {r['peak_rss_mb']:7.0f}  {r['fit_rss_growth_mb']:13.0f}")
+        last = rs[-1]
+        summary[backend] = {
+            "saving_ratio_at_three_quarters": last["step_time_saving"] / last["flop_saving"],
+            "meets_70_percent_target": last["step_time_saving"] >= 0.7 * last["flop_saving"],
+            "peak_memory_falls": all(
+                b["peak_rss_mb"] <= a["peak_rss_mb"] for a, b in zip(rs, rs[1:])
+            ),
+        }
+    os.makedirs(args.output, exist_ok=True)
+    with open(os.path.join(args.output, "freezing.json"), "w") as f:
+        json.dump({"rows": rows, "summary": summary}, f, indent=2)
+    plot(rows, os.path.join(args.output, "freezing.png"))
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
