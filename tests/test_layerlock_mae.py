@@ -293,3 +293,22 @@ def test_resume_after_interruption_matches_uninterrupted_run(reference_run, tmp_
         np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=1e-5, err_msg=a.path)
     for a, b in zip(resumed.optimizer.variables, reference.optimizer.variables):
         np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=1e-5, err_msg=a.path)
+
+
+def test_adaptive_start_waits_for_the_first_blocks_norms_to_plateau():
+    model = compile_model(make_model(), lr=1e-3, weight_decay=0.0)
+    schedule = kl.LayerLockSchedule(10**6, 3, target_layers=[1, 2])
+    # A huge tolerance: the norms count as flat as soon as a window has passed.
+    callback = kl.LayerLockCallback(schedule, rewarmup_steps=0, verbose=0, adaptive=True,
+                                    plateau_window=4, plateau_tolerance=10.0, check_every=2)
+    model.fit(videos(8), batch_size=BATCH, epochs=4, shuffle=False, verbose=0, callbacks=[callback])
+    assert callback.first_freeze_step == 4
+    assert [e["step"] for e in callback.events] == [4, 7]
+    assert [s for s, _ in callback.norm_history] == [0, 2, 4]
+    # A zero tolerance never triggers.
+    strict = compile_model(make_model(), lr=1e-3, weight_decay=0.0)
+    never = kl.LayerLockCallback(kl.LayerLockSchedule(0, 3, target_layers=[1, 2]), rewarmup_steps=0,
+                                 verbose=0, adaptive=True, plateau_window=2, plateau_tolerance=0.0,
+                                 check_every=2)
+    strict.fit(videos(8), batch_size=BATCH, epochs=2, shuffle=False, verbose=0, callbacks=[never])
+    assert never.first_freeze_step is None and never.events == [] and strict.frozen_depth == 0

@@ -30,12 +30,28 @@ class LayerLockCallback(keras.callbacks.Callback):
     Works with `keras.callbacks.BackupAndRestore`: the state is recomputed
     from the restored iteration count at the first batch.
 
+    Adaptive start (off by default). LayerLock's heuristic for when to start
+    freezing is that the parameter norms of the first blocks plateau. With
+    `adaptive=True` the first event waits until, for each of the first
+    `plateau_layers` blocks, the norm of all its parameters changed by less
+    than `plateau_tolerance` (relative) over the last `plateau_window`
+    steps, checked every `check_every` steps (each check reads the weights,
+    which under JAX syncs the training state); `num_steps_before_first_freeze`
+    then becomes that step and the rest of the schedule follows it. The
+    decided step is in `callback.first_freeze_step`; to resume such a run,
+    pass a fixed schedule with that value.
+
     Args:
         schedule: a `LayerLockSchedule`.
         rewarmup_steps: int. Length of the learning-rate re-warm-up after
             each event; defaults to a tenth of the steps between events,
             capped at 1,000. 0 disables it.
         verbose: int. 1 prints a line at each event.
+        adaptive: bool. Start freezing when the first blocks' parameter
+            norms plateau instead of at `num_steps_before_first_freeze`.
+        plateau_layers, plateau_window, plateau_tolerance, check_every:
+            the plateau test of the adaptive start (defaults 1, 500 steps,
+            0.005, 50 steps).
 
     Example:
     ```python
@@ -46,7 +62,17 @@ class LayerLockCallback(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, schedule, rewarmup_steps=None, verbose=1):
+    def __init__(
+        self,
+        schedule,
+        rewarmup_steps=None,
+        verbose=1,
+        adaptive=False,
+        plateau_layers=1,
+        plateau_window=500,
+        plateau_tolerance=0.005,
+        check_every=50,
+    ):
         super().__init__()
         if not isinstance(schedule, LayerLockSchedule):
             raise ValueError(
@@ -59,6 +85,19 @@ class LayerLockCallback(keras.callbacks.Callback):
         self.schedule = schedule
         self.rewarmup_steps = int(rewarmup_steps)
         self.verbose = verbose
+        self.adaptive = bool(adaptive)
+        self.plateau_layers = int(plateau_layers)
+        self.plateau_window = int(plateau_window)
+        self.plateau_tolerance = float(plateau_tolerance)
+        self.check_every = int(check_every)
+        if self.adaptive and min(self.plateau_layers, self.plateau_window, self.check_every) < 1:
+            raise ValueError(
+                "plateau_layers, plateau_window and check_every must be >= 1 "
+                f"for the adaptive start; received {plateau_layers}, "
+                f"{plateau_window}, {check_every}."
+            )
+        self.first_freeze_step = None if self.adaptive else schedule.num_steps_before_first_freeze
+        self.norm_history = []
         self._step = None
         self.events = []
 
@@ -72,7 +111,9 @@ class LayerLockCallback(keras.callbacks.Callback):
         self.schedule.validate_for(model.num_encoder_layers)
         learning_rate = getattr(model.optimizer, "_learning_rate", None)
         if isinstance(learning_rate, LayerLockLearningRate):
-            learning_rate.event_steps = self.schedule.event_steps
+            learning_rate.event_steps = (
+                self.schedule.event_steps if self.first_freeze_step is not None else []
+            )
             learning_rate.rewarmup_steps = self.rewarmup_steps
         elif self.rewarmup_steps:
             raise ValueError(
@@ -88,6 +129,10 @@ class LayerLockCallback(keras.callbacks.Callback):
         if self._step is None:
             self._step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         model = self._model  # no JAX state sync unless something changes
+        if self.first_freeze_step is None:
+            self._check_plateau()
+            if self.first_freeze_step is None:
+                return
         _, depth, target = self.schedule.state_at(self._step)
         if (depth, target) != (model.frozen_depth, model.target_layer):
             self._apply(depth, target)
@@ -105,3 +150,35 @@ class LayerLockCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
+
+    def _check_plateau(self):
+        if self._step % self.check_every:
+            return
+        model = self.model  # under JAX this syncs the weights
+        norms = []
+        for block in model.backbone.transformer_layers[: self.plateau_layers]:
+            squares = [
+                float(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.square(v))))
+                for v in block.weights
+            ]
+            norms.append(sum(squares) ** 0.5)
+        self.norm_history.append((self._step, norms))
+        old = [n for s, n in self.norm_history if s <= self._step - self.plateau_window]
+        if not old:
+            return
+        reference = old[-1]
+        change = max(abs(a - b) / max(b, 1e-12) for a, b in zip(norms, reference))
+        if change < self.plateau_tolerance:
+            config = self.schedule.get_config()
+            config["num_steps_before_first_freeze"] = self._step
+            self.schedule = LayerLockSchedule.from_config(config)
+            self.first_freeze_step = self._step
+            learning_rate = getattr(self._model.optimizer, "_learning_rate", None)
+            if isinstance(learning_rate, LayerLockLearningRate):
+                learning_rate.event_steps = self.schedule.event_steps
+            if self.verbose:
+                print(
+                    f"\nLayerLock: first-block parameter norms plateaued "
+                    f"(relative change {change:.2e} over {self.plateau_window} "
+                    f"steps); freezing starts at step {self._step}."
+                )
