@@ -312,3 +312,18 @@ def test_adaptive_start_waits_for_the_first_blocks_norms_to_plateau():
                                  check_every=2)
     strict.fit(videos(8), batch_size=BATCH, epochs=2, shuffle=False, verbose=0, callbacks=[never])
     assert never.first_freeze_step is None and never.events == [] and strict.frozen_depth == 0
+
+
+def test_analytic_flops_fall_with_frozen_depth_and_count_latent_targets():
+    from keras_layerlock.training.flops import layerlock_step_flops
+
+    model = make_model()
+    shape = (4, 4, 16, 16, 3)
+    totals = []
+    for depth in (0, 1, 2):
+        model.set_layerlock_state(depth, 0)
+        totals.append(layerlock_step_flops(model, shape)["total"])
+    assert totals[0] > totals[1] > totals[2]
+    model.set_layerlock_state(2, 2)
+    parts = layerlock_step_flops(model, shape)
+    assert parts["targets"] > 0 and parts["frozen_visible"] > 0 and parts["trainable_encoder"] == 0

@@ -88,14 +88,21 @@ class TubeletEmbedding(keras.layers.Layer):
         """Token grid `(T', H', W')` for an input shape (validates it)."""
         return video_grid_shape(input_shape, self.patch_size, self.num_channels)
 
-    def call(self, inputs):
-        self.grid_shape(inputs.shape)
-        patches = patchify(inputs, self.patch_size)
+    def project(self, patches):
+        """Projects flattened tubelets `(..., patch_dim)` (from `patchify`).
+
+        Equal to `call` on the tubelets' video; masked models use it to
+        embed only the visible tubelets.
+        """
         kernel = ops.reshape(self.kernel, (self.patch_dim, self.hidden_dim))
         tokens = ops.matmul(ops.cast(patches, self.compute_dtype), kernel)
         if self.bias is not None:
             tokens = tokens + self.bias
         return tokens
+
+    def call(self, inputs):
+        self.grid_shape(inputs.shape)
+        return self.project(patchify(inputs, self.patch_size))
 
     def compute_output_shape(self, input_shape):
         gt, gh, gw = self.grid_shape(input_shape)

@@ -38,12 +38,13 @@ def layerlock_step_flops(model, input_shape):
     d, m = backbone.hidden_dim, backbone.intermediate_dim
     block = lambda n: transformer_block_forward_flops(n, d, m)  # noqa: E731
 
-    embed = 2 * num_tokens * backbone.patch_embedding.patch_dim * d
+    embed = 2 * backbone.patch_embedding.patch_dim * d  # per tubelet
     parts = {
-        "embedding": embed * (1 if depth > 0 else 2),
+        # Only visible tubelets are embedded for the encoder.
+        "embedding": embed * visible * (1 if depth > 0 else 2),
         "frozen_visible": depth * block(visible),
         "trainable_encoder": 3 * (model.num_encoder_layers - depth) * block(visible),
-        "targets": target * block(num_tokens) if target > 0 else 0,
+        "targets": (embed * num_tokens + target * block(num_tokens)) if target > 0 else 0,
     }
     union = visible + predicted
     if model.decoder == "layerlock":

@@ -12,6 +12,7 @@ from keras_layerlock.training.optimizer_restriction import restrict_optimizer
 from keras_layerlock.layers.token_masking import TokenMasking
 from keras_layerlock.utils.masking import MASKING_TYPES
 from keras_layerlock.utils.video_patches import gather_positions
+from keras_layerlock.utils.video_patches import grid_positions
 from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import patchify
 
@@ -304,8 +305,9 @@ class LayerLockMAE(keras.Model):
         backbone = self.backbone
         videos = inputs
         grid = backbone.grid_shape(videos.shape)
-        tokens, positions = backbone.embed(videos, training=training)
-        batch_size = ops.shape(tokens)[0]
+        positions = grid_positions(grid)
+        patches = patchify(videos, backbone.patch_size)  # (B, N, patch_dim)
+        batch_size = ops.shape(patches)[0]
         visible_ids, masked_ids = self.token_masking.sample(batch_size, grid)
         depth, target = self.frozen_depth, self.target_layer
         if target > 0:
@@ -314,7 +316,11 @@ class LayerLockMAE(keras.Model):
             masked_ids = masked_ids[:, :num_predicted]
         visible_positions = gather_positions(positions, visible_ids)
         predicted_positions = gather_positions(positions, masked_ids)
-        x = gather_tokens(tokens, visible_ids)
+        # Only visible tubelets are embedded for the encoder: the same
+        # tokens as embedding everything and gathering, without the
+        # scatter in the backward pass.
+        x = backbone.patch_embedding.project(gather_tokens(patches, visible_ids))
+        x = backbone.add_position_embedding(x, visible_positions)
 
         if depth > 0:
             # Frozen prefix: forward only, on the visible tokens.
@@ -328,10 +334,13 @@ class LayerLockMAE(keras.Model):
 
         if target > 0:
             # Targets: the frozen prefix again, on all tokens, up to block k.
+            tokens = backbone.add_position_embedding(
+                backbone.patch_embedding.project(patches), positions
+            )
             full = backbone.encode(ops.stop_gradient(tokens), positions, 0, target, training=False)[-1]
             targets = ops.stop_gradient(gather_tokens(full, masked_ids))
         else:
-            targets = gather_tokens(patchify(videos, backbone.patch_size), masked_ids)
+            targets = gather_tokens(patches, masked_ids)
             targets = ops.cast(targets, self.compute_dtype)
             if self.norm_pix_loss:
                 mean = ops.mean(targets, axis=-1, keepdims=True)

@@ -304,9 +304,18 @@ class VideoViTBackbone(Backbone):
         """
         positions = grid_positions(self.grid_shape(inputs.shape))
         tokens = self.patch_embedding(inputs)
-        if self.position_embedding is not None:
-            tokens = self.position_embedding(tokens, positions)
-        return tokens, positions
+        return self.add_position_embedding(tokens, positions), positions
+
+    def add_position_embedding(self, tokens, positions):
+        """Applies the additive position embedding (if any) to any tokens.
+
+        Args:
+            tokens: `(B, n, hidden_dim)`.
+            positions: `(n, 3)` or `(B, n, 3)` grid coordinates of `tokens`.
+        """
+        if self.position_embedding is None:
+            return tokens
+        return self.position_embedding(tokens, positions)
 
     def encode(
         self,
