@@ -327,3 +327,22 @@ def test_analytic_flops_fall_with_frozen_depth_and_count_latent_targets():
     model.set_layerlock_state(2, 2)
     parts = layerlock_step_flops(model, shape)
     assert parts["targets"] > 0 and parts["frozen_visible"] > 0 and parts["trainable_encoder"] == 0
+
+
+def test_token_masking_layer_config_and_checkpointed_state():
+    layer = kl.TokenMasking(mask_ratio=0.75, seed=3)
+    clone = kl.TokenMasking.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    visible, masked = (to_numpy(t) for t in layer.sample(2, (2, 2, 2)))
+    assert visible.shape == (2, 2) and masked.shape == (2, 6)
+    for v, m in zip(visible, masked):
+        assert sorted(np.concatenate([v, m])) == list(range(8))
+    store = {}
+    layer.save_own_variables(store)
+    clone.load_own_variables({k: to_numpy(v) for k, v in store.items()})
+    for a, b in zip(layer.sample(2, (2, 2, 2)), clone.sample(2, (2, 2, 2))):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+    with pytest.raises(ValueError, match="seed_generator_state"):
+        clone.load_own_variables({})
+    with pytest.raises(ValueError, match="masking"):
+        kl.TokenMasking(masking="block")

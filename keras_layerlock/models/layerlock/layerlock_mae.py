@@ -128,6 +128,7 @@ class LayerLockMAE(keras.Model):
                 "`latent_loss_patch_fraction` must be in (0, 1]; received "
                 f"{latent_loss_patch_fraction}."
             )
+        self._num_decoder_layers_argument = int(num_decoder_layers)
         num_decoder_layers = int(num_decoder_layers) if decoder == "layerlock" else 0
         if decoder == "layerlock" and not 1 <= num_decoder_layers < backbone.num_layers:
             raise ValueError(
@@ -442,7 +443,7 @@ class LayerLockMAE(keras.Model):
     def get_config(self):
         return {
             "backbone": keras.layers.serialize(self.backbone),
-            "num_decoder_layers": self.num_decoder_layers if self.decoder == "layerlock" else 4,
+            "num_decoder_layers": self._num_decoder_layers_argument,
             "mask_ratio": self.mask_ratio,
             "masking": self.masking,
             "norm_pix_loss": self.norm_pix_loss,
