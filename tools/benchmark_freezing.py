@@ -58,10 +58,6 @@ def worker(args):
 
     class Timer(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
-            if len(times) == args.warmup:
-                # Compilation is over: restart the high-water mark so that
-                # the training peak is measured on its own.
-                _reset_peak_rss()
             self.start = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
@@ -69,13 +65,11 @@ def worker(args):
                 float(logs["loss"])  # wait for the step to finish
             times.append(time.perf_counter() - self.start)
 
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total = args.warmup + args.steps
     epochs = -(-total // 4)
     model.fit(data, batch_size=batch, epochs=epochs, steps_per_epoch=4, verbose=0,
               callbacks=[Timer()], shuffle=False)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    training_peak = _peak_rss_since_reset()
     steady = sorted(times[args.warmup : total])
     print(json.dumps({
         "backend": keras.backend.backend(),
@@ -84,31 +78,10 @@ def worker(args):
         "num_encoder_layers": model.num_encoder_layers,
         "median_step_seconds": steady[len(steady) // 2],
         "peak_rss_mb": peak,
-        "training_peak_rss_mb": training_peak,
-        "fit_rss_growth_mb": peak - rss_before,
         "batch_size": batch,
         "flops_per_step": flops["total"],
         "flops_parts": flops,
     }))
-
-
-def _reset_peak_rss():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM (Linux >= 4.0)
-    except OSError:
-        pass
-
-
-def _peak_rss_since_reset():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
 
 
 def plot(rows, path):

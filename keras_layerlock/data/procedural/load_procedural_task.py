@@ -5,6 +5,7 @@ from keras_layerlock.data.procedural.procedural_video_suite import SPLITS
 from keras_layerlock.data.procedural.procedural_video_suite import ProceduralVideoSuite
 from keras_layerlock.data.procedural.procedural_video_suite import _check_task
 from keras_layerlock.data.procedural.procedural_video_suite import default_cache_dir
+from keras_layerlock.data.procedural.procedural_video_suite import task_targets
 
 DEFAULT_NUM_EXAMPLES = {"train": 2048, "validation": 512, "test": 512}
 
@@ -76,7 +77,7 @@ def load_procedural_task(
         elif isinstance(count, dict):
             count = count.get(split, DEFAULT_NUM_EXAMPLES[split])
         data = suite.load_split(split, count, cache_dir=cache_dir, verbose=verbose)
-        targets = data["depth"].astype("float32") if task == "depth" else data[task]
+        targets = task_targets(data, task)
         shuffle = split == "train"
         if format == "py":
             datasets.append(

@@ -238,12 +238,14 @@ class ProceduralVideoSuite:
         Targets are int class ids for `"motion"` / `"appearance"` and
         float32 depth maps `(N, T, H, W)` in metres for `"depth"`.
         """
-        _check_task(task)
         data = self.load_split(split, num_examples, cache_dir=cache_dir, verbose=verbose)
-        videos = data["video"].astype("float32") / 255.0
-        if task == "depth":
-            return videos, data["depth"].astype("float32")
-        return videos, data[task]
+        return data["video"].astype("float32") / 255.0, task_targets(data, task)
+
+
+def task_targets(data, task):
+    """A task's targets from `load_split` arrays: class ids, or float32 depth."""
+    _check_task(task)
+    return data["depth"].astype("float32") if task == "depth" else data[task]
 
 
 def _render_unit(args):

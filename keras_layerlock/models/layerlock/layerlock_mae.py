@@ -10,7 +10,6 @@ from keras_layerlock.training.last_value import LastValue
 from keras_layerlock.training.layerlock_learning_rate import LayerLockLearningRate
 from keras_layerlock.training.optimizer_restriction import restrict_optimizer
 from keras_layerlock.layers.token_masking import TokenMasking
-from keras_layerlock.utils.masking import MASKING_TYPES
 from keras_layerlock.utils.video_patches import gather_positions
 from keras_layerlock.utils.video_patches import grid_positions
 from keras_layerlock.utils.video_patches import gather_tokens
@@ -119,10 +118,6 @@ class LayerLockMAE(keras.Model):
             )
         if decoder not in DECODER_TYPES:
             raise ValueError(f"`decoder` must be one of {DECODER_TYPES}; received {decoder!r}.")
-        if masking not in MASKING_TYPES:
-            raise ValueError(f"`masking` must be one of {MASKING_TYPES}; received {masking!r}.")
-        if not 0.0 < float(mask_ratio) < 1.0:
-            raise ValueError(f"`mask_ratio` must be in (0, 1); received {mask_ratio}.")
         if not 0.0 < float(latent_loss_patch_fraction) <= 1.0:
             raise ValueError(
                 "`latent_loss_patch_fraction` must be in (0, 1]; received "
@@ -138,8 +133,10 @@ class LayerLockMAE(keras.Model):
             )
         self.backbone = backbone
         self.num_decoder_layers = num_decoder_layers
-        self.mask_ratio = float(mask_ratio)
-        self.masking = masking
+        # Validates `mask_ratio` and `masking`; the single owner of both.
+        self.token_masking = TokenMasking(
+            mask_ratio, masking, seed, dtype=self.dtype_policy, name="token_masking"
+        )
         self.norm_pix_loss = bool(norm_pix_loss)
         self.latent_loss_patch_fraction = float(latent_loss_patch_fraction)
         self.decoder = decoder
@@ -197,7 +194,6 @@ class LayerLockMAE(keras.Model):
             self.backbone.patch_embedding.patch_dim, dtype=policy, name="pixel_head"
         )
         self.latent_head = keras.layers.Dense(hidden, dtype=policy, name="latent_head")
-        self.token_masking = TokenMasking(mask_ratio, masking, seed, dtype=policy, name="token_masking")
         self.frozen_depth_tracker = LastValue(name="frozen_depth")
         self.target_layer_tracker = LastValue(name="target_layer")
 
@@ -221,6 +217,14 @@ class LayerLockMAE(keras.Model):
         self.set_layerlock_state(frozen_depth, target_layer)
 
     # ------------------------------------------------------------------ state
+    @property
+    def mask_ratio(self):
+        return self.token_masking.mask_ratio
+
+    @property
+    def masking(self):
+        return self.token_masking.masking
+
     @property
     def num_encoder_layers(self):
         """Backbone blocks that belong to the encoder (and may be frozen)."""
