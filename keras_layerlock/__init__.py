@@ -6,19 +6,27 @@ implementation detail.
 
 from keras_layerlock import data
 from keras_layerlock import layers
+from keras_layerlock import metrics
 from keras_layerlock import training
 from keras_layerlock import utils
 from keras_layerlock.layers import LearnedPositionEmbedding3D
+from keras_layerlock.layers import MaskedTokenPredictor
+from keras_layerlock.layers import MultiblockMasking
 from keras_layerlock.layers import RotaryEmbedding3D
 from keras_layerlock.layers import SinCosPositionEmbedding3D
 from keras_layerlock.layers import TokenMasking
 from keras_layerlock.layers import TransformerBlock
 from keras_layerlock.layers import TubeletEmbedding
+from keras_layerlock.metrics import CollapseMonitor
+from keras_layerlock.metrics import feature_collapse_statistics
 from keras_layerlock.models import LayerLockMAE
+from keras_layerlock.models import LayerLockModel
+from keras_layerlock.models import VJEPA
 from keras_layerlock.models import VideoViTBackbone
 from keras_layerlock.models import video_vit_parameter_count
 from keras_layerlock.training import LayerLockCallback
 from keras_layerlock.training import LayerLockLearningRate
 from keras_layerlock.training import LayerLockSchedule
+from keras_layerlock.training import WeightDecayScheduler
 from keras_layerlock.training import restrict_optimizer
 from keras_layerlock.version import __version__

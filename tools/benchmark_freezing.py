@@ -7,8 +7,9 @@ block), on each backend. Every (backend, depth) pair runs in its own
 process, so the peak resident memory of a process is that of one frozen
 depth (a training process reaches its peak before its first freeze).
 
-Reported per point: median step time over `--steps` steps after
-`--warmup` steps at `--batch_size`; the peak RSS of a separate 3-step run
+Reported per point, over `--repeats` interleaved repeats: the minimum of
+the median step times (each over `--steps` steps after `--warmup` steps at
+`--batch_size`); the median over repeats of the peak RSS of a separate 3-step run
 at `--memory_batch_size` (large, so that the activation memory that
 freezing saves stands out of allocator and compiler noise); and the
 analytic FLOPs of a step (`keras_layerlock.training.flops`). The target: on every backend, the
@@ -17,7 +18,7 @@ FLOP saving, and peak memory falls with frozen depth.
 
 Usage:
     python tools/benchmark_freezing.py [--backends jax torch tensorflow]
-        [--batch_size 64] [--steps 60] [--warmup 10]
+        [--batch_size 64] [--steps 60] [--warmup 10] [--repeats 3]
         [--output outputs/benchmarks/freezing]
 Writes `freezing.json` and `freezing.png` under the output folder.
 """
@@ -120,6 +121,11 @@ def main():
     )
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument(
+        "--repeats", type=int, default=3,
+        help="interleaved repeats of every point (minimum median step time, "
+        "median peak memory)",
+    )
+    parser.add_argument(
         "--memory_batch_size", type=int, default=256,
         help="batch of the separate peak-memory runs (3 steps each): large "
         "enough that activation memory stands out of allocator noise",
@@ -143,19 +149,31 @@ def main():
             sys.exit(f"{backend} worker failed:\n{out.stderr[-3000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    # Repeats are interleaved (every point once, then every point again)
+    # so that a slow period of the machine hits all points alike; each
+    # point reports the minimum over repeats of its median step time (noise
+    # only ever slows a step down) and the median of its peak memories.
+    runs = {}
+    for repeat in range(args.repeats):
+        for backend in args.backends:
+            for fraction in FRACTIONS:
+                timing = run_worker(backend, fraction, args.steps, args.warmup, args.batch_size)
+                memory = run_worker(backend, fraction, 2, 1, args.memory_batch_size)
+                runs.setdefault((backend, fraction), []).append((timing, memory))
+                print(f"repeat {repeat + 1}/{args.repeats} {backend:<11} depth "
+                      f"{timing['frozen_depth']}: "
+                      f"{1e3 * timing['median_step_seconds']:.1f} ms/step at batch "
+                      f"{args.batch_size}, peak {memory['peak_rss_mb']:.0f} MB at batch "
+                      f"{args.memory_batch_size}", flush=True)
     rows = []
-    for backend in args.backends:
-        for fraction in FRACTIONS:
-            rows.append(run_worker(backend, fraction, args.steps, args.warmup, args.batch_size))
-            memory = run_worker(backend, fraction, 2, 1, args.memory_batch_size)
-            rows[-1]["memory_batch_size"] = args.memory_batch_size
-            rows[-1]["memory_run_peak_rss_mb"] = memory["peak_rss_mb"]
-            r = rows[-1]
-            print(f"{backend:<11} depth {r['frozen_depth']}: "
-                  f"{1e3 * r['median_step_seconds']:.1f} ms/step, "
-                  f"peak {r['peak_rss_mb']:.0f} MB at batch {args.batch_size}, "
-                  f"{r['memory_run_peak_rss_mb']:.0f} MB at batch "
-                  f"{args.memory_batch_size}", flush=True)
+    for (backend, fraction), pairs in runs.items():
+        row = dict(min((t for t, _ in pairs), key=lambda t: t["median_step_seconds"]))
+        row["repeat_median_step_seconds"] = [t["median_step_seconds"] for t, _ in pairs]
+        peaks = sorted(m["peak_rss_mb"] for _, m in pairs)
+        row["memory_batch_size"] = args.memory_batch_size
+        row["repeat_memory_run_peak_rss_mb"] = [m["peak_rss_mb"] for _, m in pairs]
+        row["memory_run_peak_rss_mb"] = peaks[len(peaks) // 2]
+        rows.append(row)
 
     print("\nbackend     frozen  ms/step  saving  FLOP saving  ratio  peak MB  peak MB (memory run)")
     summary = {}

@@ -1,12 +1,13 @@
 import keras
 
+from keras_layerlock.layers.seeded_layer import SeededLayer
 from keras_layerlock.utils.masking import MASKING_TYPES
 from keras_layerlock.utils.masking import num_visible_tokens
 from keras_layerlock.utils.masking import sample_token_split
 
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
-class TokenMasking(keras.layers.Layer):
+class TokenMasking(SeededLayer):
     """Draws visible/masked token splits, with a checkpointed random state.
 
     Masks are drawn inside the compiled training step from a
@@ -38,16 +39,13 @@ class TokenMasking(keras.layers.Layer):
     """
 
     def __init__(self, mask_ratio=0.95, masking="random", seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         if masking not in MASKING_TYPES:
             raise ValueError(f"`masking` must be one of {MASKING_TYPES}; received {masking!r}.")
         if not 0.0 < float(mask_ratio) < 1.0:
             raise ValueError(f"`mask_ratio` must be in (0, 1); received {mask_ratio}.")
         self.mask_ratio = float(mask_ratio)
         self.masking = masking
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
-        self.built = True
 
     def num_visible(self, grid_shape):
         gt, gh, gw = grid_shape
@@ -64,18 +62,7 @@ class TokenMasking(keras.layers.Layer):
     def call(self, batch_size, grid_shape):
         return self.sample(batch_size, grid_shape)
 
-    def save_own_variables(self, store):
-        store["seed_generator_state"] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        if "seed_generator_state" not in store:
-            raise ValueError(
-                f"TokenMasking '{self.name}': the checkpoint has no "
-                f"seed_generator_state (keys: {list(store.keys())})."
-            )
-        self.seed_generator.state.assign(store["seed_generator_state"])
-
     def get_config(self):
         config = super().get_config()
-        config.update({"mask_ratio": self.mask_ratio, "masking": self.masking, "seed": self.seed})
+        config.update({"mask_ratio": self.mask_ratio, "masking": self.masking})
         return config

@@ -3,3 +3,4 @@ from keras_layerlock.training.layerlock_callback import LayerLockCallback
 from keras_layerlock.training.layerlock_learning_rate import LayerLockLearningRate
 from keras_layerlock.training.layerlock_schedule import LayerLockSchedule
 from keras_layerlock.training.optimizer_restriction import restrict_optimizer
+from keras_layerlock.training.weight_decay_scheduler import WeightDecayScheduler

@@ -1,14 +1,8 @@
 import keras
 from keras import ops
 
-from keras_layerlock.layers.sincos_position_embedding_3d import (
-    SinCosPositionEmbedding3D,
-)
-from keras_layerlock.layers.transformer_block import TransformerBlock
-from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
-from keras_layerlock.training.last_value import LastValue
-from keras_layerlock.training.layerlock_learning_rate import LayerLockLearningRate
-from keras_layerlock.training.optimizer_restriction import restrict_optimizer
+from keras_layerlock.layers.masked_token_predictor import MaskedTokenPredictor
+from keras_layerlock.models.layerlock.layerlock_model import LayerLockModel
 from keras_layerlock.layers.token_masking import TokenMasking
 from keras_layerlock.utils.video_patches import gather_positions
 from keras_layerlock.utils.video_patches import grid_positions
@@ -19,7 +13,7 @@ DECODER_TYPES = ("layerlock", "mae")
 
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
-class LayerLockMAE(keras.Model):
+class LayerLockMAE(LayerLockModel):
     """Video masked autoencoder with LayerLock's progressive freezing.
 
     LayerLock (Erdogan et al., "LayerLock: Non-collapsing Representation
@@ -109,13 +103,8 @@ class LayerLockMAE(keras.Model):
         **kwargs,
     ):
         kwargs.setdefault("name", "layerlock_mae")
-        super().__init__(**kwargs)
-        if isinstance(backbone, dict):
-            backbone = keras.layers.deserialize(backbone)
-        if not isinstance(backbone, VideoViTBackbone):
-            raise ValueError(
-                f"`backbone` must be a VideoViTBackbone; received {type(backbone).__name__}."
-            )
+        super().__init__(backbone, **kwargs)
+        backbone = self.backbone
         if decoder not in DECODER_TYPES:
             raise ValueError(f"`decoder` must be one of {DECODER_TYPES}; received {decoder!r}.")
         if not 0.0 < float(latent_loss_patch_fraction) <= 1.0:
@@ -131,7 +120,6 @@ class LayerLockMAE(keras.Model):
                 f"{backbone.num_layers - 1} for a backbone of {backbone.num_layers} "
                 f"blocks; received {num_decoder_layers}."
             )
-        self.backbone = backbone
         self.num_decoder_layers = num_decoder_layers
         # Validates `mask_ratio` and `masking`; the single owner of both.
         self.token_masking = TokenMasking(
@@ -144,44 +132,26 @@ class LayerLockMAE(keras.Model):
         hidden = backbone.hidden_dim
         policy = self.dtype_policy
 
-        self.decoder_blocks = []
-        self.decoder_input = None
-        self.decoder_norm = None
-        self.decoder_position_embedding = None
+        self.predictor = None
         if decoder == "mae":
             self.decoder_hidden_dim = int(decoder_hidden_dim or max(hidden // 2, 8))
             self.decoder_num_layers = int(decoder_num_layers)
             self.decoder_num_heads = int(decoder_num_heads or max(1, backbone.num_heads // 2))
             self.decoder_intermediate_dim = int(decoder_intermediate_dim or 4 * self.decoder_hidden_dim)
-            self.decoder_input = keras.layers.Dense(
-                self.decoder_hidden_dim, dtype=policy, name="decoder_input"
+            # Without RoPE the predictor adds fixed sin-cos codes, as MAE's
+            # decoder does.
+            self.predictor = MaskedTokenPredictor(
+                self.decoder_hidden_dim,
+                self.decoder_num_layers,
+                self.decoder_num_heads,
+                self.decoder_intermediate_dim,
+                rotary_embedding=backbone.transformer_layers[0].rotary_embedding,
+                rope_placement=backbone.rope_placement,
+                activation=backbone.activation,
+                layer_norm_epsilon=backbone.layer_norm_epsilon,
+                dtype=policy,
+                name="decoder",
             )
-            rope = backbone.transformer_layers[0].rotary_embedding
-            for i in range(self.decoder_num_layers):
-                self.decoder_blocks.append(
-                    TransformerBlock(
-                        self.decoder_hidden_dim,
-                        self.decoder_num_heads,
-                        self.decoder_intermediate_dim,
-                        activation=backbone.activation,
-                        layer_norm_epsilon=backbone.layer_norm_epsilon,
-                        rotary_embedding=(
-                            None if rope is None else rope.__class__.from_config(rope.get_config())
-                        ),
-                        rope_placement=backbone.rope_placement,
-                        dtype=policy,
-                        name=f"decoder_layer_{i}",
-                    )
-                )
-            self.decoder_norm = keras.layers.LayerNormalization(
-                epsilon=backbone.layer_norm_epsilon, dtype=policy, name="decoder_norm"
-            )
-            if rope is None:
-                # Without RoPE the narrow decoder gets fixed sin-cos codes
-                # (as MAE's decoder does).
-                self.decoder_position_embedding = SinCosPositionEmbedding3D(
-                    dtype=policy, name="decoder_position_embedding"
-                )
             query_dim = self.decoder_hidden_dim
         else:
             self.decoder_hidden_dim = decoder_hidden_dim
@@ -194,27 +164,20 @@ class LayerLockMAE(keras.Model):
             self.backbone.patch_embedding.patch_dim, dtype=policy, name="pixel_head"
         )
         self.latent_head = keras.layers.Dense(hidden, dtype=policy, name="latent_head")
-        self.frozen_depth_tracker = LastValue(name="frozen_depth")
-        self.target_layer_tracker = LastValue(name="target_layer")
 
-        self.latent_token = self.add_weight(
-            name="latent_token",
-            shape=(query_dim,),
-            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-        )
+        self.latent_token = None
+        if decoder == "layerlock":
+            self.latent_token = self.add_weight(
+                name="latent_token",
+                shape=(query_dim,),
+                initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            )
+        else:
+            self.predictor.build((None, None, hidden))
         token_shape = (None, None, query_dim)
-        if self.decoder_input is not None:
-            self.decoder_input.build((None, None, hidden))
-        for block in self.decoder_blocks:
-            block.build(token_shape)
-        if self.decoder_norm is not None:
-            self.decoder_norm.build(token_shape)
         self.pixel_head.build(token_shape)
         self.latent_head.build(token_shape)
-        self.built = True
-        self.frozen_depth = 0
-        self.target_layer = 0
-        self.set_layerlock_state(frozen_depth, target_layer)
+        self._init_layerlock(frozen_depth, target_layer)
 
     # ------------------------------------------------------------------ state
     @property
@@ -230,74 +193,16 @@ class LayerLockMAE(keras.Model):
         """Backbone blocks that belong to the encoder (and may be frozen)."""
         return self.backbone.num_layers - self.num_decoder_layers
 
-    def freezable_layers(self):
-        """Layers whose `trainable` flag LayerLock controls."""
-        layers = [self.backbone.patch_embedding]
-        if self.backbone.position_embedding is not None:
-            layers.append(self.backbone.position_embedding)
-        layers += self.backbone.transformer_layers[: self.num_encoder_layers]
-        return layers + [self.pixel_head, self.latent_head]
+    def _target_head_layers(self):
+        return [self.pixel_head, self.latent_head]
 
-    def set_layerlock_state(self, frozen_depth, target_layer):
-        """Freezes the first `frozen_depth` encoder blocks; sets the target.
-
-        The patch embedding (and learned position table) freezes with the
-        first block: freezing blocks but not the embedding would still
-        back-propagate through the frozen blocks to reach it. A built
-        optimizer is narrowed to the variables that remain trainable,
-        keeping their moments (see `restrict_optimizer`). Under JAX, call
-        this only when the model's variables hold the current state (a
-        callback's `self.model` access syncs them).
-
-        Args:
-            frozen_depth: int in `[0, num_encoder_layers]`.
-            target_layer: 0 for pixels, else a 1-based block depth
-                `<= frozen_depth`.
-        """
-        frozen_depth, target_layer = int(frozen_depth), int(target_layer)
-        if not 0 <= frozen_depth <= self.num_encoder_layers:
-            raise ValueError(
-                f"frozen_depth must be in [0, {self.num_encoder_layers}] (the "
-                f"encoder blocks; the last {self.num_decoder_layers} blocks are "
-                f"the decoder); received {frozen_depth}."
-            )
-        if not 0 <= target_layer <= frozen_depth:
-            raise ValueError(
-                "target_layer must be 0 (pixels) or a frozen block depth in "
-                f"[1, frozen_depth={frozen_depth}]; received {target_layer}."
-            )
-        if frozen_depth < self.frozen_depth:
-            raise ValueError(
-                f"LayerLock never unfreezes: current frozen depth is "
-                f"{self.frozen_depth}, requested {frozen_depth}. Build a new "
-                "model (or set `trainable` yourself) to fine-tune."
-            )
-        embedding_trainable = frozen_depth == 0
-        self.backbone.patch_embedding.trainable = embedding_trainable
-        if self.backbone.position_embedding is not None:
-            self.backbone.position_embedding.trainable = embedding_trainable
-        for i, block in enumerate(self.backbone.transformer_layers[: self.num_encoder_layers]):
-            block.trainable = i >= frozen_depth
+    def _set_target_heads(self, target_layer):
         # Only the head of the current target kind gets gradients; the other
         # is frozen so that it gets no weight decay or moment updates either.
         self.pixel_head.trainable = target_layer == 0
         self.latent_head.trainable = target_layer > 0
-        self.frozen_depth = frozen_depth
-        self.target_layer = target_layer
-        optimizer = getattr(self, "optimizer", None)
-        if optimizer is not None and optimizer.built:
-            restrict_optimizer(optimizer, self.trainable_variables)
 
     # ---------------------------------------------------------------- forward
-    def _latent_queries(self, batch_size, positions):
-        count = positions.shape[1]
-        query = ops.cast(self.latent_token, self.compute_dtype)
-        query = ops.broadcast_to(query[None, None, :], (batch_size, count, self.query_dim))
-        position_embedding = self.backbone.position_embedding
-        if position_embedding is not None and self.decoder == "layerlock":
-            query = position_embedding(query, positions)
-        return query
-
     def call(self, inputs, training=False):
         """Runs one masked-prediction pass.
 
@@ -362,87 +267,37 @@ class LayerLockMAE(keras.Model):
         }
 
     def _decode(self, visible, visible_positions, predicted_positions, training):
+        if self.decoder == "mae":
+            return self.predictor(
+                visible, visible_positions, predicted_positions, training=training
+            )
+        backbone = self.backbone
         batch_size = ops.shape(visible)[0]
         num_visible = visible.shape[1]
-        queries = self._latent_queries(batch_size, predicted_positions)
-        if self.decoder == "mae":
-            visible = self.decoder_input(visible)
-            if self.decoder_position_embedding is not None:
-                visible = self.decoder_position_embedding(visible, visible_positions)
-                queries = self.decoder_position_embedding(queries, predicted_positions)
+        # One learned latent token per predicted position, carrying its
+        # position, joins the visible tokens before the decoder blocks.
+        queries = ops.cast(self.latent_token, self.compute_dtype)
+        queries = ops.broadcast_to(
+            queries[None, None, :], (batch_size, predicted_positions.shape[1], self.query_dim)
+        )
+        queries = backbone.add_position_embedding(queries, predicted_positions)
         x = ops.concatenate([visible, queries], axis=1)
         positions = ops.concatenate([visible_positions, predicted_positions], axis=1)
-        if self.decoder == "layerlock":
-            x = self.backbone.encode(
-                x, positions, self.num_encoder_layers, self.backbone.num_layers, training=training
-            )[-1]
-        else:
-            for block in self.decoder_blocks:
-                x = block(x, positions=positions, training=training)
-            x = self.decoder_norm(x)
+        x = backbone.encode(
+            x, positions, self.num_encoder_layers, backbone.num_layers, training=training
+        )[-1]
         return x[:, num_visible:]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         predictions = ops.cast(y_pred["predictions"], "float32")
         targets = ops.cast(y_pred["targets"], "float32")
         loss = ops.mean(ops.square(predictions - targets))
-        self.frozen_depth_tracker.update_state(self.frozen_depth)
-        self.target_layer_tracker.update_state(self.target_layer)
+        self._track_layerlock_state()
         return loss
 
     def num_visible_tokens(self, input_shape):
         """Visible tokens per clip for an input shape."""
         return self.token_masking.num_visible(self.backbone.grid_shape(input_shape))
-
-    # ------------------------------------------------------------ training
-    def compile(self, optimizer="adamw", **kwargs):
-        """Compiles with LayerLock's optimizer conventions.
-
-        - No weight decay on LayerNorm parameters, biases or the latent
-          token (every variable of rank <= 1), ever.
-        - The learning rate is wrapped in a `LayerLockLearningRate`, which
-          `LayerLockCallback` uses for the re-warm-up after target switches.
-        - The optimizer is built here, on every variable LayerLock may
-          freeze, and narrowed to the trainable ones: its layout is the same
-          in every LayerLock state, so checkpoints always load.
-
-        Args:
-            optimizer: optimizer instance or name; defaults to AdamW.
-            **kwargs: other `keras.Model.compile` arguments (no `loss`: the
-                model computes its own).
-        """
-        optimizer = keras.optimizers.get(optimizer)
-        if not isinstance(optimizer._learning_rate, LayerLockLearningRate) and not optimizer.built:
-            config = optimizer.get_config()
-            config["learning_rate"] = LayerLockLearningRate(
-                keras.optimizers.schedules.deserialize(config["learning_rate"])
-                if isinstance(config["learning_rate"], dict)
-                else config["learning_rate"]
-            )
-            optimizer = optimizer.__class__.from_config(config)
-        super().compile(optimizer=optimizer, **kwargs)
-        if not optimizer.built:
-            if getattr(optimizer, "weight_decay", None):
-                optimizer.exclude_from_weight_decay(
-                    var_list=[v for v in self.variables if len(v.shape) <= 1]
-                )
-            self._build_optimizer()
-
-    def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-
-    def _build_optimizer(self):
-        # The optimizer is always built on every variable LayerLock manages
-        # and then narrowed to the trainable ones, so that checkpoints
-        # written before and after freezing events share one layout.
-        flags = [layer.trainable for layer in self.freezable_layers()]
-        for layer in self.freezable_layers():
-            layer.trainable = True
-        self.optimizer.build(self.trainable_variables)
-        for layer, flag in zip(self.freezable_layers(), flags):
-            layer.trainable = flag
-        restrict_optimizer(self.optimizer, self.trainable_variables)
 
     def get_config(self):
         return {

@@ -1,0 +1,2 @@
+from keras_layerlock.metrics.collapse_monitor import CollapseMonitor
+from keras_layerlock.metrics.feature_collapse import feature_collapse_statistics

@@ -1,0 +1,189 @@
+import keras
+
+from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
+from keras_layerlock.training.last_value import LastValue
+from keras_layerlock.training.layerlock_learning_rate import LayerLockLearningRate
+from keras_layerlock.training.optimizer_restriction import restrict_optimizer
+
+
+class LayerLockModel(keras.Model):
+    """Base class of the models that `LayerLockCallback` drives.
+
+    Holds what every LayerLock model shares (Erdogan et al., "LayerLock:
+    Non-collapsing Representation Learning with Progressive Freezing",
+    2025): the LayerLock state (`frozen_depth`, `target_layer`), how a
+    state change sets `layer.trainable` and narrows a built optimizer while
+    keeping its moments, the optimizer conventions of `compile` (no weight
+    decay on LayerNorm parameters, biases or tokens; the learning rate
+    wrapped for re-warm-ups; the optimizer built on every variable LayerLock
+    may freeze), and the `frozen_depth` / `target_layer` entries of the
+    `fit` logs.
+
+    Subclasses define `num_encoder_layers`, call `_init_layerlock` at the
+    end of `__init__`, call `_track_layerlock_state` in `compute_loss`, and
+    may override `_target_head_layers`, `_set_target_heads` and
+    `_on_freeze`.
+
+    Args:
+        backbone: a `VideoViTBackbone` (the encoder whose blocks freeze).
+        **kwargs: base `keras.Model` arguments.
+
+    Example:
+    ```python
+    # Subclasses: LayerLockMAE, VJEPA.
+    model = keras_layerlock.LayerLockMAE(backbone)
+    model.set_layerlock_state(2, 2)  # blocks 1-2 frozen, target block 2
+    ```
+    """
+
+    def __init__(self, backbone, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(backbone, dict):
+            backbone = keras.layers.deserialize(backbone)
+        if not isinstance(backbone, VideoViTBackbone):
+            raise ValueError(
+                f"`backbone` must be a VideoViTBackbone; received {type(backbone).__name__}."
+            )
+        self.backbone = backbone
+        self.frozen_depth_tracker = LastValue(name="frozen_depth")
+        self.target_layer_tracker = LastValue(name="target_layer")
+        self.frozen_depth = 0
+        self.target_layer = 0
+
+    def _init_layerlock(self, frozen_depth, target_layer):
+        self.built = True
+        self.set_layerlock_state(frozen_depth, target_layer)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def num_encoder_layers(self):
+        """Backbone blocks that belong to the encoder (and may be frozen)."""
+        return self.backbone.num_layers
+
+    def _target_head_layers(self):
+        return []
+
+    def _set_target_heads(self, target_layer):
+        """Sets the `trainable` flags of the per-target heads."""
+
+    def _on_freeze(self, old_depth, new_depth):
+        """Called with the variables current, before the flags change."""
+
+    def freezable_layers(self):
+        """Layers whose `trainable` flag LayerLock controls."""
+        layers = [self.backbone.patch_embedding]
+        if self.backbone.position_embedding is not None:
+            layers.append(self.backbone.position_embedding)
+        layers += self.backbone.transformer_layers[: self.num_encoder_layers]
+        return layers + self._target_head_layers()
+
+    def set_layerlock_state(self, frozen_depth, target_layer):
+        """Freezes the first `frozen_depth` encoder blocks; sets the target.
+
+        The patch embedding (and learned position table) freezes with the
+        first block: freezing blocks but not the embedding would still
+        back-propagate through the frozen blocks to reach it. A built
+        optimizer is narrowed to the variables that remain trainable,
+        keeping their moments (see `restrict_optimizer`). Under JAX, call
+        this only when the model's variables hold the current state (a
+        callback's `self.model` access syncs them).
+
+        Args:
+            frozen_depth: int in `[0, num_encoder_layers]`.
+            target_layer: 0 for the model's default target (pixels for the
+                MAE, the teacher's output for V-JEPA), else a 1-based block
+                depth `<= frozen_depth`.
+        """
+        frozen_depth, target_layer = int(frozen_depth), int(target_layer)
+        num_decoder = self.backbone.num_layers - self.num_encoder_layers
+        if not 0 <= frozen_depth <= self.num_encoder_layers:
+            decoder_note = (
+                f" (the encoder blocks; the last {num_decoder} blocks are the decoder)"
+                if num_decoder
+                else ""
+            )
+            raise ValueError(
+                f"frozen_depth must be in [0, {self.num_encoder_layers}]"
+                f"{decoder_note}; received {frozen_depth}."
+            )
+        if not 0 <= target_layer <= frozen_depth:
+            raise ValueError(
+                "target_layer must be 0 (the default target) or a frozen block "
+                f"depth in [1, frozen_depth={frozen_depth}]; received {target_layer}."
+            )
+        if frozen_depth < self.frozen_depth:
+            raise ValueError(
+                f"LayerLock never unfreezes: current frozen depth is "
+                f"{self.frozen_depth}, requested {frozen_depth}. Build a new "
+                "model (or set `trainable` yourself) to fine-tune."
+            )
+        if frozen_depth > self.frozen_depth:
+            self._on_freeze(self.frozen_depth, frozen_depth)
+        embedding_trainable = frozen_depth == 0
+        self.backbone.patch_embedding.trainable = embedding_trainable
+        if self.backbone.position_embedding is not None:
+            self.backbone.position_embedding.trainable = embedding_trainable
+        for i, block in enumerate(self.backbone.transformer_layers[: self.num_encoder_layers]):
+            block.trainable = i >= frozen_depth
+        self._set_target_heads(target_layer)
+        self.frozen_depth = frozen_depth
+        self.target_layer = target_layer
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and optimizer.built:
+            restrict_optimizer(optimizer, self.trainable_variables)
+
+    def _track_layerlock_state(self):
+        self.frozen_depth_tracker.update_state(self.frozen_depth)
+        self.target_layer_tracker.update_state(self.target_layer)
+
+    # ------------------------------------------------------------ training
+    def compile(self, optimizer="adamw", **kwargs):
+        """Compiles with LayerLock's optimizer conventions.
+
+        - No weight decay on LayerNorm parameters, biases or learned tokens
+          (every variable of rank <= 1), ever.
+        - The learning rate is wrapped in a `LayerLockLearningRate`, which
+          `LayerLockCallback` uses for the re-warm-up after target switches.
+        - The optimizer is built here, on every variable LayerLock may
+          freeze, and narrowed to the trainable ones: its layout is the same
+          in every LayerLock state, so checkpoints always load.
+
+        Args:
+            optimizer: optimizer instance or name; defaults to AdamW.
+            **kwargs: other `keras.Model.compile` arguments (no `loss`: the
+                model computes its own).
+        """
+        optimizer = keras.optimizers.get(optimizer)
+        if not isinstance(optimizer._learning_rate, LayerLockLearningRate) and not optimizer.built:
+            config = optimizer.get_config()
+            config["learning_rate"] = LayerLockLearningRate(
+                keras.optimizers.schedules.deserialize(config["learning_rate"])
+                if isinstance(config["learning_rate"], dict)
+                else config["learning_rate"]
+            )
+            optimizer = optimizer.__class__.from_config(config)
+        super().compile(optimizer=optimizer, **kwargs)
+        if not optimizer.built:
+            # Also without weight decay now: a WeightDecayScheduler may
+            # turn it on later, and the exclusions must be set before build.
+            if hasattr(optimizer, "exclude_from_weight_decay"):
+                optimizer.exclude_from_weight_decay(
+                    var_list=[v for v in self.variables if len(v.shape) <= 1]
+                )
+            self._build_optimizer()
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+
+    def _build_optimizer(self):
+        # The optimizer is always built on every variable LayerLock manages
+        # and then narrowed to the trainable ones, so that checkpoints
+        # written before and after freezing events share one layout.
+        flags = [layer.trainable for layer in self.freezable_layers()]
+        for layer in self.freezable_layers():
+            layer.trainable = True
+        self.optimizer.build(self.trainable_variables)
+        for layer, flag in zip(self.freezable_layers(), flags):
+            layer.trainable = flag
+        restrict_optimizer(self.optimizer, self.trainable_variables)

@@ -1,0 +1,312 @@
+import keras
+from keras import ops
+
+from keras_layerlock.layers.masked_token_predictor import MaskedTokenPredictor
+from keras_layerlock.layers.multiblock_masking import MULTIBLOCK_PRESETS
+from keras_layerlock.layers.multiblock_masking import MultiblockMasking
+from keras_layerlock.models.layerlock.layerlock_model import LayerLockModel
+from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
+from keras_layerlock.utils.video_patches import gather_positions
+from keras_layerlock.utils.video_patches import gather_tokens
+from keras_layerlock.utils.video_patches import grid_positions
+
+LOSS_TYPES = ("l1", "l2")
+
+
+def _layer_norm(x, epsilon=1e-5):
+    # V-JEPA normalises the teacher's features without affine parameters.
+    mean = ops.mean(x, axis=-1, keepdims=True)
+    var = ops.var(x, axis=-1, keepdims=True)
+    return (x - mean) / ops.sqrt(var + epsilon)
+
+
+@keras.saving.register_keras_serializable(package="keras_layerlock")
+class VJEPA(LayerLockModel):
+    """V-JEPA feature prediction, with optional LayerLock freezing.
+
+    V-JEPA (Bardes et al., "Revisiting Feature Prediction for Learning
+    Visual Representations from Video", 2024): a context encoder sees the
+    tokens outside multiblock masks; a narrow predictor transformer takes
+    the context tokens plus one mask token per hidden position and predicts
+    the features that an EMA copy of the encoder (the teacher) computes on
+    the whole clip, layer-normalised; L1 loss (L2 selectable).
+
+    LayerLock on V-JEPA (Erdogan et al., 2025): the same
+    `LayerLockSchedule` / `LayerLockCallback` drive this model. After event
+    `i` the first blocks are frozen and the target is the teacher's
+    activation at block `target_layers[i]`. At each freezing event the
+    teacher's copy of the newly frozen blocks (and, at the first event, of
+    the patch and position embeddings) is set to the online weights and
+    the EMA update skips them from then on, so a frozen teacher block
+    equals its online block exactly and the targets are the frozen
+    prefix's own activations.
+
+    The EMA update runs inside the training step on every backend, at the
+    start of each step on the weights the previous step produced: the
+    teacher used at step `t` is the one V-JEPA uses at step `t` (whose
+    update runs at the end of step `t - 1`). The momentum goes linearly from
+    `ema_momentum[0]` to `ema_momentum[1]` over `ema_steps` steps, counted
+    by the model's own `ema_step` variable (saved with the weights).
+
+    Args:
+        backbone: a `VideoViTBackbone`, the context encoder; the teacher is
+            a copy of it.
+        predictor_hidden_dim: int; defaults to half the backbone width.
+        predictor_num_layers: int; defaults to 12 (LayerLock's V-JEPA runs).
+        predictor_num_heads: int; defaults to the backbone's heads // 2
+            (at least 1).
+        predictor_intermediate_dim: int; defaults to 4 x predictor width.
+        masks: a preset name in `MULTIBLOCK_PRESETS` (`"vjepa"`: short- and
+            long-range masks, each clip used with both; `"layerlock"`: 8
+            blocks at 30 %), or a list of `MultiblockMasking` argument
+            dicts. The loss averages over the mask kinds.
+        loss: `"l1"` (V-JEPA) or `"l2"`.
+        ema_momentum: float or `(start, end)`; defaults to `(0.998, 1.0)`.
+        ema_steps: int. Steps of the momentum ramp; None keeps the start
+            value.
+        frozen_depth, target_layer: LayerLock state to start in (target 0 =
+            the teacher's output); normally set by `LayerLockCallback`.
+        seed: int or None. Seed of the masks.
+        **kwargs: `name`, `dtype`, ...
+
+    Example:
+    ```python
+    backbone = keras_layerlock.VideoViTBackbone.from_preset("video_vit_tiny")
+    model = keras_layerlock.VJEPA(backbone, predictor_num_layers=2,
+                                  ema_steps=1000)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.04))
+    model.fit(videos, epochs=5, callbacks=[
+        keras_layerlock.WeightDecayScheduler(0.04, 0.4, total_steps=1000)])
+    ```
+    """
+
+    def __init__(
+        self,
+        backbone,
+        predictor_hidden_dim=None,
+        predictor_num_layers=12,
+        predictor_num_heads=None,
+        predictor_intermediate_dim=None,
+        masks="vjepa",
+        loss="l1",
+        ema_momentum=(0.998, 1.0),
+        ema_steps=None,
+        frozen_depth=0,
+        target_layer=0,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("name", "vjepa")
+        super().__init__(backbone, **kwargs)
+        backbone = self.backbone
+        if loss not in LOSS_TYPES:
+            raise ValueError(f"`loss` must be one of {LOSS_TYPES}; received {loss!r}.")
+        if isinstance(masks, str):
+            if masks not in MULTIBLOCK_PRESETS:
+                raise ValueError(
+                    f"Unknown mask preset {masks!r}; choose one of "
+                    f"{sorted(MULTIBLOCK_PRESETS)} or pass a list of "
+                    "MultiblockMasking argument dicts."
+                )
+            mask_configs = [dict(c) for c in MULTIBLOCK_PRESETS[masks]]
+        else:
+            mask_configs = [dict(c) for c in masks]
+            if not mask_configs:
+                raise ValueError("`masks` must name a preset or hold at least one mask config.")
+        momentum = (ema_momentum, ema_momentum) if isinstance(ema_momentum, (int, float)) else ema_momentum
+        momentum = tuple(float(m) for m in momentum)
+        if len(momentum) != 2 or not all(0.0 <= m <= 1.0 for m in momentum):
+            raise ValueError(
+                "`ema_momentum` must be a float or (start, end) in [0, 1]; "
+                f"received {ema_momentum!r}."
+            )
+        if ema_steps is not None and int(ema_steps) < 1:
+            raise ValueError(f"`ema_steps` must be None or >= 1; received {ema_steps}.")
+        self.masks = masks
+        self.loss_type = loss
+        self.ema_momentum = momentum
+        self.ema_steps = None if ema_steps is None else int(ema_steps)
+        self.seed = seed
+        policy = self.dtype_policy
+        self.maskings = [
+            MultiblockMasking(
+                **config,
+                seed=None if seed is None else int(seed) + i,
+                dtype=policy,
+                name=f"masking_{i}",
+            )
+            for i, config in enumerate(mask_configs)
+        ]
+        teacher_config = backbone.get_config()
+        teacher_config["name"] = "target_encoder"
+        self.target_encoder = VideoViTBackbone.from_config(teacher_config)
+        self.target_encoder.set_weights(backbone.get_weights())
+        self.target_encoder.trainable = False
+
+        hidden = backbone.hidden_dim
+        self.predictor_hidden_dim = int(predictor_hidden_dim or max(hidden // 2, 8))
+        self.predictor_num_layers = int(predictor_num_layers)
+        self.predictor_num_heads = int(predictor_num_heads or max(1, backbone.num_heads // 2))
+        self.predictor_intermediate_dim = int(
+            predictor_intermediate_dim or 4 * self.predictor_hidden_dim
+        )
+        self.predictor = MaskedTokenPredictor(
+            self.predictor_hidden_dim,
+            self.predictor_num_layers,
+            self.predictor_num_heads,
+            self.predictor_intermediate_dim,
+            output_dim=hidden,
+            rotary_embedding=backbone.transformer_layers[0].rotary_embedding,
+            rope_placement=backbone.rope_placement,
+            activation=backbone.activation,
+            layer_norm_epsilon=backbone.layer_norm_epsilon,
+            dtype=policy,
+            name="predictor",
+        )
+        self.predictor.build((None, None, hidden))
+        self.ema_step = self.add_weight(
+            name="ema_step", shape=(), initializer="zeros", trainable=False
+        )
+        self._init_layerlock(frozen_depth, target_layer)
+
+    # ------------------------------------------------------------------ EMA
+    def _target_pairs(self, frozen_depth):
+        """(online, teacher) layer pairs; the first `frozen_depth` blocks
+        and (if any are frozen) the embeddings are excluded."""
+        online, teacher = self.backbone, self.target_encoder
+        pairs = []
+        if frozen_depth == 0:
+            pairs.append((online.patch_embedding, teacher.patch_embedding))
+            if online.position_embedding is not None:
+                pairs.append((online.position_embedding, teacher.position_embedding))
+        pairs += list(
+            zip(online.transformer_layers[frozen_depth:], teacher.transformer_layers[frozen_depth:])
+        )
+        if online.final_norm is not None:
+            pairs.append((online.final_norm, teacher.final_norm))
+        return pairs
+
+    def ema_momentum_at(self, step):
+        """EMA coefficient used at training step `step` (tensor or int)."""
+        start, end = self.ema_momentum
+        if self.ema_steps is None or start == end:
+            return ops.convert_to_tensor(start, "float32")
+        progress = ops.minimum(ops.cast(step, "float32") / float(self.ema_steps), 1.0)
+        return start + (end - start) * progress
+
+    def _update_teacher(self):
+        momentum = self.ema_momentum_at(self.ema_step)
+        for online, teacher in self._target_pairs(self.frozen_depth):
+            for source, target in zip(online.weights, teacher.weights):
+                value = ops.stop_gradient(ops.convert_to_tensor(source))
+                mixed = momentum * ops.cast(target, "float32") + (1.0 - momentum) * ops.cast(
+                    value, "float32"
+                )
+                target.assign(ops.cast(mixed, target.dtype))
+        self.ema_step.assign(self.ema_step + 1.0)
+
+    def _on_freeze(self, old_depth, new_depth):
+        # The teacher's copy of a frozen block is the frozen block: set it
+        # once here, and the EMA update skips it from now on.
+        online, teacher = self.backbone, self.target_encoder
+        layers = list(zip(online.transformer_layers, teacher.transformer_layers))[
+            old_depth:new_depth
+        ]
+        if old_depth == 0:
+            layers.append((online.patch_embedding, teacher.patch_embedding))
+            if online.position_embedding is not None:
+                layers.append((online.position_embedding, teacher.position_embedding))
+        for source, target in layers:
+            for a, b in zip(source.weights, target.weights):
+                # A copy: JAX would otherwise share (and donate twice) one buffer.
+                b.assign(ops.copy(a.value))
+
+    # -------------------------------------------------------------- forward
+    def call(self, inputs, training=False):
+        """Runs one V-JEPA pass (and, in training, the teacher's EMA update).
+
+        Returns:
+            dict of lists, one entry per mask kind: `predictions` and
+            `targets` `(B, num_target, hidden_dim)`, `target_valid` bool
+            `(B, num_target)`, `context_ids` and `target_ids`.
+        """
+        backbone, teacher = self.backbone, self.target_encoder
+        if training:
+            self._update_teacher()
+        grid = backbone.grid_shape(inputs.shape)
+        positions = grid_positions(grid)
+        batch_size = ops.shape(inputs)[0]
+        depth, target = self.frozen_depth, self.target_layer
+
+        # Targets: the teacher on every token, forward only.
+        teacher_tokens, _ = teacher.embed(inputs)
+        teacher_depth = target if target > 0 else teacher.num_layers
+        features = teacher.encode(ops.stop_gradient(teacher_tokens), positions, 0, teacher_depth)
+        features = ops.stop_gradient(_layer_norm(features[-1]))
+
+        tokens, _ = backbone.embed(inputs, training=training)
+        if depth > 0:
+            tokens = ops.stop_gradient(tokens)
+        outputs = {k: [] for k in ("predictions", "targets", "target_valid", "context_ids", "target_ids")}
+        for masking in self.maskings:
+            context_ids, context_valid, target_ids, target_valid = masking.sample(batch_size, grid)
+            context_positions = gather_positions(positions, context_ids)
+            target_positions = gather_positions(positions, target_ids)
+            x = gather_tokens(tokens, context_ids)
+            if depth > 0:
+                x = backbone.encode(
+                    x, context_positions, 0, depth, attention_mask=context_valid, training=False
+                )[-1]
+                x = ops.stop_gradient(x)
+            if depth < backbone.num_layers:
+                x = backbone.encode(
+                    x, context_positions, depth, backbone.num_layers,
+                    attention_mask=context_valid, training=training,
+                )[-1]
+            predictions = self.predictor(
+                x, context_positions, target_positions, context_mask=context_valid,
+                training=training,
+            )
+            outputs["predictions"].append(predictions)
+            outputs["targets"].append(gather_tokens(features, target_ids))
+            outputs["target_valid"].append(target_valid)
+            outputs["context_ids"].append(context_ids)
+            outputs["target_ids"].append(target_ids)
+        return outputs
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        losses = []
+        for predictions, targets, valid in zip(
+            y_pred["predictions"], y_pred["targets"], y_pred["target_valid"]
+        ):
+            error = ops.cast(predictions, "float32") - ops.cast(targets, "float32")
+            error = ops.abs(error) if self.loss_type == "l1" else ops.square(error)
+            weight = ops.cast(valid, "float32")
+            per_token = ops.mean(error, axis=-1)
+            losses.append(ops.sum(per_token * weight) / ops.maximum(ops.sum(weight), 1.0))
+        self._track_layerlock_state()
+        return ops.mean(ops.stack(losses))
+
+    # --------------------------------------------------------------- config
+    def get_config(self):
+        return {
+            "backbone": keras.layers.serialize(self.backbone),
+            "predictor_hidden_dim": self.predictor_hidden_dim,
+            "predictor_num_layers": self.predictor_num_layers,
+            "predictor_num_heads": self.predictor_num_heads,
+            "predictor_intermediate_dim": self.predictor_intermediate_dim,
+            "masks": self.masks if isinstance(self.masks, str) else [dict(m) for m in self.masks],
+            "loss": self.loss_type,
+            "ema_momentum": self.ema_momentum,
+            "ema_steps": self.ema_steps,
+            "frozen_depth": self.frozen_depth,
+            "target_layer": self.target_layer,
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.layers.deserialize(config["backbone"])
+        return cls(**config)
