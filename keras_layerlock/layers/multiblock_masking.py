@@ -102,8 +102,8 @@ class MultiblockMasking(SeededLayer):
         self.token_quantile = float(token_quantile)
         self._counts = {}
 
-    def block_union(self, uniforms, grid_shape, xp=ops):
-        """Union of the blocks given the uniform draws that place them.
+    def block_masks(self, uniforms, grid_shape, xp=ops):
+        """The blocks given the uniform draws that place them.
 
         Written once for both `keras.ops` (inside the training step) and
         NumPy (`token_counts`), so the statistics describe the masks used.
@@ -114,7 +114,7 @@ class MultiblockMasking(SeededLayer):
             xp: `keras.ops` or `numpy`.
 
         Returns:
-            bool `(B, T', H', W')`, True inside a block.
+            bool `(B, num_blocks, T', H', W')`, True inside each block.
         """
         gt, gh, gw = grid_shape
         u = [uniforms[..., i] for i in range(6)]
@@ -136,17 +136,14 @@ class MultiblockMasking(SeededLayer):
         times = inside(length, gt, u[3])  # (B, K, T')
         rows = inside(height, gh, u[4])  # (B, K, H')
         cols = inside(width, gw, u[5])  # (B, K, W')
-        blocks = (
-            times[:, :, :, None, None] & rows[:, :, None, :, None] & cols[:, :, None, None, :]
-        )
-        return xp.any(blocks, axis=1)
+        return times[:, :, :, None, None] & rows[:, :, None, :, None] & cols[:, :, None, None, :]
 
     def token_counts(self, grid_shape):
         """Static `(num_context, num_target)` for a grid (see the class doc)."""
         grid_shape = tuple(int(g) for g in grid_shape)
         if grid_shape not in self._counts:
             draws = np.random.default_rng(0).random((4096, self.num_blocks, 6), dtype="float32")
-            union = self.block_union(draws, grid_shape, xp=np).reshape(len(draws), -1)
+            union = self.block_masks(draws, grid_shape, xp=np).any(axis=1).reshape(len(draws), -1)
             masked = union.sum(axis=1)
             num_tokens = union.shape[1]
             q = self.token_quantile
@@ -165,7 +162,8 @@ class MultiblockMasking(SeededLayer):
         uniforms = keras.random.uniform(
             (batch_size, self.num_blocks, 6), seed=self.seed_generator
         )
-        union = ops.reshape(self.block_union(uniforms, grid_shape), (batch_size, -1))
+        union = ops.any(self.block_masks(uniforms, grid_shape), axis=1)
+        union = ops.reshape(union, (batch_size, -1))
         noise = keras.random.uniform(ops.shape(union), seed=self.seed_generator)
         masked = ops.cast(union, "float32")
         # Sorting `indicator + noise` lists one kind first in random order.

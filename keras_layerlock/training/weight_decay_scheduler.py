@@ -12,7 +12,8 @@ class WeightDecayScheduler(keras.callbacks.Callback):
     traced train step, so this callback changes it in steps: every
     `update_every` steps it sets the value of the cosine at that step and,
     if it changed, rebuilds the train function (a retrace of a few seconds
-    on TensorFlow / JAX; PyTorch reads the value eagerly). The default
+    on TensorFlow / JAX; PyTorch reads the value eagerly). The value is
+    logged as `weight_decay`. The default
     granularity (a hundredth of the run) follows the cosine to within 1.3 %
     of its range.
 
@@ -65,5 +66,9 @@ class WeightDecayScheduler(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
+        if logs is not None:
+            logs["weight_decay"] = self._model.optimizer.weight_decay
+
+    def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["weight_decay"] = self._model.optimizer.weight_decay

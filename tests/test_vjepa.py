@@ -1,0 +1,257 @@
+import os
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import keras_layerlock as kl
+from testing_utils import to_numpy
+
+GRID = (2, 4, 4)
+BATCH = 4
+
+
+def make_model(seed=3, **kwargs):
+    keras.utils.set_random_seed(seed)
+    backbone = kl.VideoViTBackbone(
+        hidden_dim=32, num_layers=3, num_heads=2, intermediate_dim=64,
+        patch_size=(2, 8, 8), num_frames=4, image_size=32,
+    )
+    config = dict(predictor_num_layers=1, predictor_hidden_dim=16, seed=1)
+    config.update(kwargs)
+    return kl.VJEPA(backbone, **config)
+
+
+def videos(n=16, seed=0):
+    return np.random.default_rng(seed).random((n, 4, 32, 32, 3), dtype="float32")
+
+
+class WeightRecorder(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.online = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.online.append([to_numpy(v).copy() for v in self.model.backbone.weights])
+
+
+# ---------------------------------------------------------------- masks
+@pytest.mark.parametrize("preset", sorted(kl.layers.MULTIBLOCK_PRESETS))
+def test_multiblock_block_counts_areas_and_aspect_ratios(preset):
+    grid = (4, 12, 12)
+    for config in kl.layers.MULTIBLOCK_PRESETS[preset]:
+        masking = kl.MultiblockMasking(**config, seed=0)
+        draws = keras.random.uniform((64, masking.num_blocks, 6), seed=0)
+        blocks = to_numpy(masking.block_masks(draws, grid))
+        assert blocks.shape == (64, config["num_blocks"]) + grid
+        lo, hi = config["spatial_scale"]
+        ar_lo, ar_hi = config["aspect_ratio"]
+        for block in blocks.reshape((-1,) + grid):
+            t, h, w = (np.flatnonzero(block.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1)))
+            # A box: every (t, h, w) in the ranges is inside, nothing else.
+            assert block.sum() == len(t) * len(h) * len(w)
+            assert len(t) == grid[0]  # repeated through the whole clip
+            assert np.all(np.diff(h) == 1) and np.all(np.diff(w) == 1)
+            # Rounding to whole tokens moves the area and ratio a little.
+            area = len(h) * len(w) / (grid[1] * grid[2])
+            assert lo * 0.6 <= area <= hi * 1.4 + 0.05
+            assert ar_lo * 0.7 <= len(h) / len(w) <= ar_hi * 1.4
+            assert len(h) < grid[1] and len(w) < grid[2]
+
+
+def test_multiblock_context_is_the_complement_of_the_targets():
+    masking = kl.MultiblockMasking(num_blocks=4, spatial_scale=0.2, seed=3)
+    num_context, num_target = masking.token_counts(GRID)
+    context, context_valid, target, target_valid = to_numpy(masking.sample(32, GRID))
+    assert context.shape == context_valid.shape == (32, num_context)
+    assert target.shape == target_valid.shape == (32, num_target)
+    complete = 0
+    for c, cv, t, tv in zip(context, context_valid, target, target_valid):
+        visible, hidden = set(c[cv]), set(t[tv])
+        assert not visible & hidden
+        assert len(set(c)) == len(c) and len(set(t)) == len(t)
+        if cv.sum() < num_context and tv.sum() < num_target:
+            # Both lists hold padding, so they hold every token of their kind.
+            assert visible | hidden == set(range(np.prod(GRID)))
+            complete += 1
+    assert complete > 0
+    # The static sizes cover most clips completely (token_quantile=0.95).
+    assert np.mean(context_valid.sum(1) < num_context) > 0.5
+
+
+def test_multiblock_bad_arguments_and_round_trip():
+    with pytest.raises(ValueError, match="spatial_scale"):
+        kl.MultiblockMasking(spatial_scale=(0.5, 0.2))
+    with pytest.raises(ValueError, match="num_blocks"):
+        kl.MultiblockMasking(num_blocks=0)
+    with pytest.raises(ValueError, match="Unknown mask preset"):
+        make_model(masks="nope")
+    layer = kl.MultiblockMasking(num_blocks=3, spatial_scale=(0.1, 0.3), seed=5)
+    clone = kl.MultiblockMasking.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+
+
+# ------------------------------------------------------------- training
+def test_ema_teacher_follows_the_formula_inside_fit():
+    steps = 6
+    model = make_model(ema_momentum=(0.5, 0.9), ema_steps=4)
+    model.compile(keras.optimizers.AdamW(3e-3, weight_decay=0.04))
+    teacher = [to_numpy(v).copy() for v in model.target_encoder.weights]
+    for a, b in zip(teacher, model.backbone.weights):
+        np.testing.assert_array_equal(a, to_numpy(b))
+    recorder = WeightRecorder()
+    model.fit(videos(BATCH * steps), batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+              callbacks=[recorder])
+    assert len(recorder.online) == steps
+    for step, online in enumerate(recorder.online):
+        m = min(0.5 + 0.4 * step / 4, 0.9)
+        teacher = [m * t + (1 - m) * o for t, o in zip(teacher, online)]
+    assert float(to_numpy(model.ema_step)) == steps
+    for expected, variable in zip(teacher, model.target_encoder.weights):
+        np.testing.assert_allclose(to_numpy(variable), expected, rtol=1e-5, atol=1e-6,
+                                   err_msg=variable.path)
+    # The teacher moved away from where it started and is not the student.
+    assert not np.allclose(to_numpy(model.target_encoder.weights[-1]),
+                           to_numpy(model.backbone.weights[-1]))
+
+
+@pytest.fixture(scope="module")
+def layerlock_vjepa():
+    model = make_model(ema_momentum=0.9, loss="l2")
+    model.compile(keras.optimizers.AdamW(3e-3, weight_decay=0.04))
+    schedule = kl.LayerLockSchedule(num_steps_before_first_freeze=3, num_steps_between_freezes=3,
+                                    target_layers=[1, 2])
+    decay = kl.WeightDecayScheduler(0.04, 0.4, total_steps=12, update_every=4)
+    frozen_weights = {}
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.model.frozen_depth == 2 and not frozen_weights:
+                frozen_weights.update({v.path: to_numpy(v).copy() for v in self.model.weights})
+
+    history = model.fit(videos(BATCH * 4), batch_size=BATCH, epochs=3, shuffle=False, verbose=0,
+                        callbacks=[kl.LayerLockCallback(schedule, verbose=0), decay, Snapshot()])
+    return model, history, decay, frozen_weights
+
+
+def test_frozen_teacher_blocks_equal_online_blocks(layerlock_vjepa):
+    model, history, _, snapshot = layerlock_vjepa
+    assert (model.frozen_depth, model.target_layer) == (2, 2)
+    assert history.history["frozen_depth"][-1] == 2
+    online, teacher = model.backbone, model.target_encoder
+    frozen = [online.patch_embedding] + online.transformer_layers[:2]
+    copies = [teacher.patch_embedding] + teacher.transformer_layers[:2]
+    for layer, copy in zip(frozen, copies):
+        for a, b in zip(layer.weights, copy.weights):
+            np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
+            # And neither moved after the freeze.
+            np.testing.assert_array_equal(to_numpy(a), snapshot[a.path], err_msg=a.path)
+    # The live block's teacher is an EMA, not a copy.
+    assert not np.array_equal(to_numpy(online.transformer_layers[2].weights[0]),
+                              to_numpy(teacher.transformer_layers[2].weights[0]))
+
+
+def test_targets_after_switch_are_normalised_frozen_activations(layerlock_vjepa):
+    model = layerlock_vjepa[0]
+    x = videos(2, seed=5)
+    out = model(x)
+    backbone = model.backbone
+    tokens, positions = backbone.embed(x)
+    block = to_numpy(backbone.encode(tokens, positions, 0, model.target_layer)[-1])
+    mean, var = block.mean(-1, keepdims=True), block.var(-1, keepdims=True)
+    normalised = (block - mean) / np.sqrt(var + 1e-5)
+    for ids, targets, valid, predictions in zip(
+        out["target_ids"], out["targets"], out["target_valid"], out["predictions"]
+    ):
+        ids, targets = to_numpy(ids), to_numpy(targets)
+        expected = np.take_along_axis(normalised, ids[..., None], axis=1)
+        np.testing.assert_allclose(targets, expected, atol=1e-4)
+    loss = float(to_numpy(model.compute_loss(y_pred=out)))
+    manual = np.mean([
+        np.sum(((to_numpy(p) - to_numpy(t)) ** 2).mean(-1) * to_numpy(v)) / to_numpy(v).sum()
+        for p, t, v in zip(out["predictions"], out["targets"], out["target_valid"])
+    ])
+    np.testing.assert_allclose(loss, manual, rtol=1e-5)
+
+
+def test_weight_decay_follows_the_cosine_schedule(layerlock_vjepa):
+    model, history, decay, _ = layerlock_vjepa
+    np.testing.assert_allclose(decay.value_at(0), 0.04)
+    np.testing.assert_allclose(decay.value_at(12), 0.4)
+    np.testing.assert_allclose(decay.value_at(6), 0.22)
+    assert model.optimizer.weight_decay == pytest.approx(decay.value_at(8))
+    assert history.history["weight_decay"][-1] == pytest.approx(decay.value_at(8))
+
+
+def test_context_encoder_and_predictor_never_see_target_tokens():
+    model = make_model(masks=[{"num_blocks": 2, "spatial_scale": 0.3}])
+    x = videos(2, seed=1)
+    state = to_numpy(model.maskings[0].seed_generator.state).copy()
+    out = model(x)
+    target_ids = to_numpy(out["target_ids"][0])
+    valid = to_numpy(out["target_valid"][0])
+    # Change the pixels of every target token (invalid padding ids are
+    # target-region tokens too); the predictions must not move.
+    changed = x.copy()
+    for b in range(2):
+        for token in target_ids[b][valid[b]]:
+            t, rest = divmod(int(token), 16)
+            h, w = divmod(rest, 4)
+            changed[b, 2 * t : 2 * t + 2, 8 * h : 8 * h + 8, 8 * w : 8 * w + 8] += 5.0
+    model.maskings[0].seed_generator.state.assign(state)
+    out_changed = model(changed)
+    np.testing.assert_array_equal(to_numpy(out_changed["target_ids"][0]), target_ids)
+    np.testing.assert_allclose(to_numpy(out_changed["predictions"][0]),
+                               to_numpy(out["predictions"][0]), atol=1e-5)
+    assert not np.allclose(to_numpy(out_changed["targets"][0]), to_numpy(out["targets"][0]))
+
+
+def test_keras_file_round_trip_mid_schedule(layerlock_vjepa, tmp_path):
+    model = layerlock_vjepa[0]
+    path = os.path.join(str(tmp_path), "vjepa.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, kl.VJEPA)
+    assert (restored.frozen_depth, restored.target_layer) == (2, 2)
+    assert restored.get_config() == model.get_config()
+    for a, b in zip(restored.weights, model.weights):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
+    for a, b in zip(restored.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
+    x = videos(2, seed=9)
+    expected = model(x)
+    actual = restored(x)
+    for a, b in zip(actual["predictions"], expected["predictions"]):
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=1e-6)
+
+
+# ------------------------------------------------------------- collapse
+def test_collapse_statistics_low_for_constant_high_for_random():
+    rng = np.random.default_rng(0)
+    constant = np.tile(rng.normal(size=(1, 32)), (256, 1)).astype("float32")
+    random = rng.normal(size=(256, 32)).astype("float32")
+    low = {k: float(to_numpy(v)) for k, v in kl.feature_collapse_statistics(constant).items()}
+    high = {k: float(to_numpy(v)) for k, v in kl.feature_collapse_statistics(random).items()}
+    assert low["feature_std"] < 1e-4 and low["effective_rank"] < 1.5
+    assert high["feature_std"] == pytest.approx(1 / np.sqrt(32), rel=0.1)
+    assert high["effective_rank"] > 0.8 * 32
+    with pytest.raises(ValueError, match="n >= 2"):
+        kl.feature_collapse_statistics(random[:1])
+
+
+def test_collapse_monitor_logs_and_warns_on_collapse():
+    model = make_model()
+    model.compile(keras.optimizers.AdamW(1e-3))
+    monitor = kl.CollapseMonitor(videos(8, seed=3), pooling="mean")
+    history = model.fit(videos(8), batch_size=BATCH, epochs=1, verbose=0, callbacks=[monitor])
+    assert history.history["effective_rank"][0] > 4  # of at most 8 clips
+    assert history.history["feature_std"][0] > 0
+    # Collapse the encoder: every clip the same features.
+    for v in model.backbone.patch_embedding.weights:
+        v.assign(np.zeros(v.shape, "float32"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        monitor.on_epoch_end(1, {})
+    assert any("collapsing" in str(w.message) for w in caught)
+    assert monitor.history[-1]["effective_rank"] < 1.5
