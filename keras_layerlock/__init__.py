@@ -5,10 +5,12 @@ implementation detail.
 """
 
 from keras_layerlock import data
+from keras_layerlock import evaluation
 from keras_layerlock import layers
 from keras_layerlock import metrics
 from keras_layerlock import training
 from keras_layerlock import utils
+from keras_layerlock.layers import CrossAttentionReadout
 from keras_layerlock.layers import LearnedPositionEmbedding3D
 from keras_layerlock.layers import MaskedTokenPredictor
 from keras_layerlock.layers import MultiblockMasking
@@ -19,8 +21,12 @@ from keras_layerlock.layers import TransformerBlock
 from keras_layerlock.layers import TubeletEmbedding
 from keras_layerlock.metrics import CollapseMonitor
 from keras_layerlock.metrics import feature_collapse_statistics
+from keras_layerlock.models import AbsRel
 from keras_layerlock.models import LayerLockMAE
 from keras_layerlock.models import LayerLockModel
+from keras_layerlock.models import MaskedDepthL2
+from keras_layerlock.models import ReadoutClassifier
+from keras_layerlock.models import ReadoutDepthEstimator
 from keras_layerlock.models import VJEPA
 from keras_layerlock.models import VideoViTBackbone
 from keras_layerlock.models import video_vit_parameter_count

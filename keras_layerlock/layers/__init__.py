@@ -12,3 +12,4 @@ from keras_layerlock.layers.masked_token_predictor import MaskedTokenPredictor
 from keras_layerlock.layers.multiblock_masking import MULTIBLOCK_PRESETS
 from keras_layerlock.layers.multiblock_masking import MultiblockMasking
 from keras_layerlock.layers.seeded_layer import SeededLayer
+from keras_layerlock.layers.cross_attention_readout import CrossAttentionReadout

@@ -3,6 +3,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_layerlock.evaluation.feature_extraction import extract_features
 from keras_layerlock.metrics.feature_collapse import feature_collapse_statistics
 
 
@@ -77,20 +78,12 @@ class CollapseMonitor(keras.callbacks.Callback):
 
     def features(self, model):
         """Probe features of `model`'s backbone at the monitored depth."""
-        backbone = model.backbone
         layer = self.layer if self.layer is not None else getattr(
-            model, "num_encoder_layers", backbone.num_layers
+            model, "num_encoder_layers", model.backbone.num_layers
         )
-        chunks = []
-        for start in range(0, len(self.probe_videos), self.batch_size):
-            batch = self.probe_videos[start : start + self.batch_size]
-            tokens, positions = backbone.embed(keras.ops.convert_to_tensor(batch))
-            if layer > 0:
-                tokens = backbone.encode(tokens, positions, 0, layer)[-1]
-            if self.pooling == "mean":
-                tokens = keras.ops.mean(tokens, axis=1)
-            chunks.append(keras.ops.convert_to_numpy(tokens))
-        return np.concatenate(chunks)
+        return extract_features(
+            model.backbone, self.probe_videos, layer, self.pooling, self.batch_size
+        )
 
     def measure(self, model):
         """Collapse statistics (Python floats) of `model` now."""

@@ -1,4 +1,5 @@
 import keras
+import numpy as np
 from keras import ops
 
 from keras_layerlock.layers.masked_token_predictor import MaskedTokenPredictor
@@ -67,6 +68,16 @@ class LayerLockMAE(LayerLockModel):
             (`decoder="mae"`); default to half the backbone width, 4 layers.
         frozen_depth, target_layer: LayerLock state to start in (0 = no
             freezing, pixel targets); normally set by `LayerLockCallback`.
+        online_latent_weight: float. The collapse baseline of LayerLock's
+            Sec. 4: with a weight > 0 the model also predicts, with the
+            latent head, its own current (online, stop-gradient, unfrozen)
+            activations at block `online_latent_layer` at the masked
+            positions, added to the pixel loss with this weight. 0 (default)
+            disables it. Use without `LayerLockCallback`.
+        online_latent_layer: int; defaults to the last encoder block.
+        online_latent_schedule: `"constant"` or `"cosine"` (the weight ramps
+            from 0 along a half cosine over `online_latent_steps` steps).
+        online_latent_steps: int, the ramp length for `"cosine"`.
         seed: int or None. Seed of the masks.
         **kwargs: `name`, `dtype`, ...
 
@@ -99,6 +110,10 @@ class LayerLockMAE(LayerLockModel):
         decoder_intermediate_dim=None,
         frozen_depth=0,
         target_layer=0,
+        online_latent_weight=0.0,
+        online_latent_layer=None,
+        online_latent_schedule="constant",
+        online_latent_steps=None,
         seed=None,
         **kwargs,
     ):
@@ -127,6 +142,29 @@ class LayerLockMAE(LayerLockModel):
         )
         self.norm_pix_loss = bool(norm_pix_loss)
         self.latent_loss_patch_fraction = float(latent_loss_patch_fraction)
+        self.online_latent_weight = float(online_latent_weight)
+        self.online_latent_layer = (
+            self.num_encoder_layers if online_latent_layer is None else int(online_latent_layer)
+        )
+        self.online_latent_schedule = online_latent_schedule
+        self.online_latent_steps = None if online_latent_steps is None else int(online_latent_steps)
+        if self.online_latent_weight < 0:
+            raise ValueError(f"`online_latent_weight` must be >= 0; received {online_latent_weight}.")
+        if not 1 <= self.online_latent_layer <= self.num_encoder_layers:
+            raise ValueError(
+                f"`online_latent_layer` must be in [1, {self.num_encoder_layers}] (an "
+                f"encoder block); received {online_latent_layer}."
+            )
+        if online_latent_schedule not in ("constant", "cosine"):
+            raise ValueError(
+                "`online_latent_schedule` must be 'constant' or 'cosine'; received "
+                f"{online_latent_schedule!r}."
+            )
+        if online_latent_schedule == "cosine" and not (self.online_latent_steps or 0) >= 1:
+            raise ValueError(
+                "The cosine `online_latent_schedule` needs `online_latent_steps` >= 1; "
+                f"received {online_latent_steps!r}."
+            )
         self.decoder = decoder
         self.seed = seed
         hidden = backbone.hidden_dim
@@ -177,6 +215,11 @@ class LayerLockMAE(LayerLockModel):
         token_shape = (None, None, query_dim)
         self.pixel_head.build(token_shape)
         self.latent_head.build(token_shape)
+        self.online_latent_step = None
+        if self.online_latent_weight > 0:
+            self.online_latent_step = self.add_weight(
+                name="online_latent_step", shape=(), initializer="zeros", trainable=False
+            )
         self._init_layerlock(frozen_depth, target_layer)
 
     # ------------------------------------------------------------------ state
@@ -200,7 +243,7 @@ class LayerLockMAE(LayerLockModel):
         # Only the head of the current target kind gets gradients; the other
         # is frozen so that it gets no weight decay or moment updates either.
         self.pixel_head.trainable = target_layer == 0
-        self.latent_head.trainable = target_layer > 0
+        self.latent_head.trainable = target_layer > 0 or self.online_latent_weight > 0
 
     # ---------------------------------------------------------------- forward
     def call(self, inputs, training=False):
@@ -259,12 +302,32 @@ class LayerLockMAE(LayerLockModel):
 
         decoded = self._decode(x, visible_positions, predicted_positions, training)
         head = self.latent_head if target > 0 else self.pixel_head
-        return {
+        outputs = {
             "predictions": head(decoded),
             "targets": targets,
             "predicted_ids": masked_ids,
             "visible_ids": visible_ids,
         }
+        if self.online_latent_weight > 0 and target == 0:
+            # The collapse baseline: the online network's own current
+            # activations (not frozen) as a second target.
+            tokens = backbone.add_position_embedding(
+                backbone.patch_embedding.project(patches), positions
+            )
+            full = backbone.encode(tokens, positions, 0, self.online_latent_layer)[-1]
+            outputs["online_latent_predictions"] = self.latent_head(decoded)
+            outputs["online_latent_targets"] = ops.stop_gradient(gather_tokens(full, masked_ids))
+            if training:
+                self.online_latent_step.assign(self.online_latent_step + 1.0)
+        return outputs
+
+    def online_latent_weight_at(self, step):
+        """Weight of the online latent loss at training step `step`."""
+        if self.online_latent_schedule == "constant":
+            return ops.convert_to_tensor(self.online_latent_weight, "float32")
+        progress = ops.cast(step, "float32") / float(self.online_latent_steps)
+        progress = ops.clip(progress, 0.0, 1.0)
+        return self.online_latent_weight * 0.5 * (1.0 - ops.cos(np.pi * progress))
 
     def _decode(self, visible, visible_positions, predicted_positions, training):
         if self.decoder == "mae":
@@ -292,6 +355,12 @@ class LayerLockMAE(LayerLockModel):
         predictions = ops.cast(y_pred["predictions"], "float32")
         targets = ops.cast(y_pred["targets"], "float32")
         loss = ops.mean(ops.square(predictions - targets))
+        if "online_latent_predictions" in y_pred:
+            latent = ops.cast(y_pred["online_latent_predictions"], "float32")
+            latent_targets = ops.cast(y_pred["online_latent_targets"], "float32")
+            # The step counter was advanced in this step's forward pass.
+            weight = self.online_latent_weight_at(self.online_latent_step - 1.0)
+            loss = loss + weight * ops.mean(ops.square(latent - latent_targets))
         self._track_layerlock_state()
         return loss
 
@@ -314,6 +383,10 @@ class LayerLockMAE(LayerLockModel):
             "decoder_intermediate_dim": self.decoder_intermediate_dim,
             "frozen_depth": self.frozen_depth,
             "target_layer": self.target_layer,
+            "online_latent_weight": self.online_latent_weight,
+            "online_latent_layer": self.online_latent_layer,
+            "online_latent_schedule": self.online_latent_schedule,
+            "online_latent_steps": self.online_latent_steps,
             "seed": self.seed,
             "name": self.name,
         }

@@ -1,0 +1,50 @@
+import keras
+import numpy as np
+
+
+def extract_features(backbone, videos, layer=None, pooling="mean", batch_size=32, verbose=False):
+    """Frozen features of a backbone at one depth, batch by batch.
+
+    The feature-extraction API (which encoder, which layer): runs the
+    backbone's embedding and blocks `1..layer` only (no work past the
+    requested depth) in inference mode.
+
+    Args:
+        backbone: a `VideoViTBackbone`.
+        videos: array `(n, T, H, W, C)` (or images `(n, H, W, C)`).
+        layer: int. Depth of the features (0 = embeddings); defaults to the
+            last block.
+        pooling: `"mean"` (one vector per clip), `"tokens"` (every token,
+            `(n, num_tokens, hidden_dim)`).
+        batch_size: int.
+        verbose: bool. A progress bar.
+
+    Returns:
+        NumPy float32 array, `(n, hidden_dim)` or `(n, num_tokens, hidden_dim)`.
+
+    Example:
+    ```python
+    features = extract_features(backbone, videos, layer=3)
+    ```
+    """
+    if pooling not in ("mean", "tokens"):
+        raise ValueError(f"`pooling` must be 'mean' or 'tokens'; received {pooling!r}.")
+    layer = backbone.num_layers if layer is None else int(layer)
+    if not 0 <= layer <= backbone.num_layers:
+        raise ValueError(
+            f"`layer` must be in [0, {backbone.num_layers}] for this backbone; received {layer}."
+        )
+    videos = np.asarray(videos)
+    progbar = keras.utils.Progbar(len(videos), unit_name="clip") if verbose else None
+    chunks = []
+    for start in range(0, len(videos), batch_size):
+        batch = keras.ops.convert_to_tensor(videos[start : start + batch_size].astype("float32"))
+        tokens, positions = backbone.embed(batch)
+        if layer > 0:
+            tokens = backbone.encode(tokens, positions, 0, layer)[-1]
+        if pooling == "mean":
+            tokens = keras.ops.mean(tokens, axis=1)
+        chunks.append(keras.ops.convert_to_numpy(tokens).astype("float32"))
+        if progbar:
+            progbar.add(len(chunks[-1]))
+    return np.concatenate(chunks)

@@ -1,0 +1,76 @@
+import keras
+from keras import ops
+
+# ScanNet-style validity range of depth targets, in metres (4DS).
+DEPTH_VALID_MIN = 0.001
+DEPTH_VALID_MAX = 10.0
+
+
+def depth_valid(depth):
+    """Mask of depths inside (0.001, 10) m: targets outside are ignored."""
+    return ops.logical_and(depth > DEPTH_VALID_MIN, depth < DEPTH_VALID_MAX)
+
+
+@keras.saving.register_keras_serializable(package="keras_layerlock")
+class MaskedDepthL2(keras.losses.Loss):
+    """Mean squared depth error over valid target pixels (4DS depth readout).
+
+    Args:
+        name: str.
+
+    Example:
+    ```python
+    model.compile(loss=MaskedDepthL2(), metrics=[AbsRel()])
+    ```
+    """
+
+    def __init__(self, name="masked_depth_l2", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "float32")
+        y_pred = ops.cast(y_pred, "float32")
+        valid = ops.cast(depth_valid(y_true), "float32")
+        axes = tuple(range(1, len(y_true.shape)))
+        error = ops.sum(ops.square(y_pred - y_true) * valid, axis=axes)
+        return error / ops.maximum(ops.sum(valid, axis=axes), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="keras_layerlock")
+class AbsRel(keras.metrics.Metric):
+    """Absolute relative depth error, mean |d* - d| / d over valid pixels.
+
+    Averages over every valid pixel seen (targets outside (0.001, 10) m are
+    masked out, as in the 4DS ScanNet protocol).
+
+    Args:
+        name: str.
+
+    Example:
+    ```python
+    metric = AbsRel()
+    metric.update_state(true_depth, predicted_depth)
+    float(metric.result())
+    ```
+    """
+
+    def __init__(self, name="abs_rel", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "float32")
+        y_pred = ops.cast(y_pred, "float32")
+        valid = depth_valid(y_true)
+        safe = ops.where(valid, y_true, 1.0)
+        relative = ops.where(valid, ops.abs(y_pred - y_true) / safe, 0.0)
+        self.total.assign(self.total + ops.sum(relative))
+        self.count.assign(self.count + ops.sum(ops.cast(valid, "float32")))
+
+    def result(self):
+        return self.total / ops.maximum(self.count, 1.0)
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.count.assign(0.0)
