@@ -33,6 +33,8 @@ from keras_layerlock.models import video_vit_parameter_count
 from keras_layerlock.training import LayerLockCallback
 from keras_layerlock.training import LayerLockLearningRate
 from keras_layerlock.training import LayerLockSchedule
+from keras_layerlock.training import LayerwiseDecayAdamW
 from keras_layerlock.training import WeightDecayScheduler
+from keras_layerlock.training import layerwise_learning_rate_multipliers
 from keras_layerlock.training import restrict_optimizer
 from keras_layerlock.version import __version__

@@ -1,6 +1,7 @@
 """LayerLock configurations: the papers' and a tiny one that runs on a CPU.
 
-Each recipe gives the backbone preset, the `LayerLockMAE` arguments, the
+Each recipe gives the backbone preset, the `LayerLockMAE` (or, with
+`"kind": "vjepa"`, `VJEPA`) arguments, the
 `LayerLockSchedule` and the optimizer settings. Paper values come from the
 LayerLock supplementary material (Erdogan et al., 2025, Tables 8-10) and the
 4DS recipe it builds on (AdamW, lr 3e-4, 10 k warm-up steps, b1 0.9,
@@ -91,6 +92,51 @@ RECIPES = {
         "total_steps": 600,
         "batch_size": 16,
     },
+    # LayerLock on V-JEPA, ViT-L (LayerLock supplementary Table 9, with
+    # V-JEPA's optimiser: peak lr 6.25e-4, weight decay 0.04 -> 0.4, EMA
+    # 0.998 -> 1.0; 12-layer predictor; 8 blocks at 30 %).
+    "vjepa_vit_l": {
+        "kind": "vjepa",
+        "backbone": "vjepa_vit_l",
+        "model": {
+            "predictor_num_layers": 12,
+            "predictor_hidden_dim": 384,
+            "masks": "layerlock",
+            "ema_momentum": (0.998, 1.0),
+        },
+        "schedule": {
+            "num_steps_before_first_freeze": 100_000,
+            "num_steps_between_freezes": 6_000,
+            "num_layers_per_freeze": 1,
+            "target_layers": list(range(1, 25)),
+        },
+        "optimizer": {"learning_rate": 6.25e-4, "warmup_steps": 10_000,
+                      "weight_decay": (0.04, 0.4)},
+        "total_steps": 262_500,
+        "batch_size": 3072,
+    },
+    # The tiny V-JEPA: a 4-block encoder (the tiny MAE's encoder depth) and
+    # a 4-block predictor of half its width.
+    "tiny_vjepa": {
+        "kind": "vjepa",
+        "backbone": "video_vit_tiny",
+        "backbone_overrides": {"num_layers": 4},
+        "model": {
+            "predictor_num_layers": 4,
+            "predictor_hidden_dim": 80,
+            "masks": "layerlock",
+            "ema_momentum": (0.998, 1.0),
+        },
+        "schedule": {
+            "num_steps_before_first_freeze": 300,
+            "num_steps_between_freezes": 100,
+            "num_layers_per_freeze": 1,
+            "target_layers": [1, 2, 3],
+        },
+        "optimizer": {"learning_rate": 1e-3, "warmup_steps": 50, "weight_decay": (0.04, 0.4)},
+        "total_steps": 600,
+        "batch_size": 16,
+    },
 }
 
 
@@ -103,16 +149,47 @@ def build(name, total_steps=None, **backbone_overrides):
     """
     recipe = RECIPES[name]
     total_steps = total_steps or recipe.get("total_steps", 100_000)
-    backbone = kl.VideoViTBackbone.from_preset(recipe["backbone"], **backbone_overrides)
-    model = kl.LayerLockMAE(backbone, **recipe["model"])
+    overrides = dict(recipe.get("backbone_overrides", {}), **backbone_overrides)
+    backbone = kl.VideoViTBackbone.from_preset(recipe["backbone"], **overrides)
+    if recipe.get("kind", "mae") == "vjepa":
+        model = kl.VJEPA(backbone, ema_steps=total_steps, **recipe["model"])
+    else:
+        model = kl.LayerLockMAE(backbone, **recipe["model"])
     opt = recipe["optimizer"]
+    weight_decay = opt["weight_decay"]
+    if isinstance(weight_decay, (tuple, list)):
+        weight_decay = weight_decay[0]  # `recipe_callbacks` schedules the rest
     warmup = min(opt["warmup_steps"], max(1, total_steps // 10))
     learning_rate = keras.optimizers.schedules.CosineDecay(
         0.0, max(1, total_steps - warmup), alpha=0.0,
         warmup_target=opt["learning_rate"], warmup_steps=warmup,
     )
     optimizer = keras.optimizers.AdamW(
-        learning_rate, weight_decay=opt["weight_decay"] or None, beta_1=0.9, beta_2=0.95
+        learning_rate, weight_decay=weight_decay or None, beta_1=0.9, beta_2=0.95
     )
     schedule = kl.LayerLockSchedule(**recipe["schedule"])
     return model, schedule, optimizer
+
+
+def recipe_callbacks(name, total_steps=None):
+    """Callbacks a recipe needs besides LayerLock's (weight-decay schedule)."""
+    recipe = RECIPES[name]
+    total_steps = total_steps or recipe.get("total_steps", 100_000)
+    weight_decay = recipe["optimizer"]["weight_decay"]
+    if isinstance(weight_decay, (tuple, list)):
+        return [kl.WeightDecayScheduler(weight_decay[0], weight_decay[1], total_steps)]
+    return []
+
+
+def scaled_schedule(name, total_steps):
+    """The recipe's `LayerLockSchedule` stretched to `total_steps` steps.
+
+    For the small recipes: the event steps scale with the run length (the
+    recipe's own `total_steps` is the reference).
+    """
+    recipe = RECIPES[name]
+    scale = total_steps / recipe["total_steps"]
+    config = dict(recipe["schedule"])
+    for key in ("num_steps_before_first_freeze", "num_steps_between_freezes"):
+        config[key] = max(1, int(round(config[key] * scale)))
+    return kl.LayerLockSchedule(**config)

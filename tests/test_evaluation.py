@@ -161,3 +161,30 @@ def test_alignment_and_uniformity():
     assert kl.evaluation.alignment(x, -x) == pytest.approx(4.0)
     assert kl.evaluation.uniformity(np.ones((50, 16))) == pytest.approx(0.0, abs=1e-9)
     assert kl.evaluation.uniformity(x) < -3.0
+
+
+# ------------------------------------------------------------ fine-tuning
+def test_fine_tuning_with_layerwise_learning_rate_decay():
+    backbone = micro_backbone()
+    classifier = kl.ReadoutClassifier(3, backbone=backbone, freeze_backbone=False,
+                                      readout_hidden_dim=16, readout_num_heads=2)
+    assert backbone.trainable
+    multipliers = kl.layerwise_learning_rate_multipliers(classifier, 0.5)
+    embedding = backbone.patch_embedding.weights[0].path
+    block_1 = backbone.transformer_layers[0].weights[0].path
+    block_2 = backbone.transformer_layers[1].weights[0].path
+    assert multipliers[embedding] == 0.5**3 and multipliers[block_1] == 0.5**2
+    assert multipliers[block_2] == 0.5 and multipliers[classifier.readout.queries.path] == 1.0
+    optimizer = kl.LayerwiseDecayAdamW(1e-2, multipliers=multipliers, weight_decay=0.0)
+    classifier.compile(optimizer)
+    before = {v.path: to_numpy(v).copy() for v in classifier.trainable_variables}
+    x, y = micro_videos(4), np.array([0, 1, 2, 0])
+    classifier.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    # Adam's first step moves every weight by about lr x multiplier.
+    for path in (embedding, block_1, block_2):
+        variable = next(v for v in classifier.trainable_variables if v.path == path)
+        step = np.abs(to_numpy(variable) - before[path])
+        moved = step[step > 0]
+        np.testing.assert_allclose(np.median(moved), 1e-2 * multipliers[path], rtol=0.05)
+    config = optimizer.get_config()
+    assert kl.LayerwiseDecayAdamW.from_config(config).multipliers == multipliers

@@ -36,8 +36,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import keras_layerlock as kl  # noqa: E402
-from recipes.layerlock_recipes import RECIPES  # noqa: E402
 from recipes.layerlock_recipes import build  # noqa: E402
+from recipes.layerlock_recipes import scaled_schedule  # noqa: E402
 
 
 class Probe(keras.callbacks.Callback):
@@ -93,12 +93,8 @@ def run(name, args, train_videos, eval_sets):
     model.compile(optimizer=optimizer)
     callbacks = [Probe(args.eval_every, eval_sets, model.num_encoder_layers)]
     if name == "layerlock":
-        base = RECIPES["tiny"]["schedule"]
-        scale = args.steps / RECIPES["tiny"]["total_steps"]
-        config = dict(base)
-        config["num_steps_before_first_freeze"] = int(base["num_steps_before_first_freeze"] * scale)
-        config["num_steps_between_freezes"] = int(base["num_steps_between_freezes"] * scale)
-        callbacks.insert(0, kl.LayerLockCallback(kl.LayerLockSchedule(**config), verbose=0))
+        schedule = scaled_schedule("tiny", args.steps)
+        callbacks.insert(0, kl.LayerLockCallback(schedule, verbose=0))
     steps_per_epoch = len(train_videos) // args.batch_size
     epochs = -(-args.steps // steps_per_epoch)
     start = time.perf_counter()

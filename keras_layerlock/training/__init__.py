@@ -4,3 +4,5 @@ from keras_layerlock.training.layerlock_learning_rate import LayerLockLearningRa
 from keras_layerlock.training.layerlock_schedule import LayerLockSchedule
 from keras_layerlock.training.optimizer_restriction import restrict_optimizer
 from keras_layerlock.training.weight_decay_scheduler import WeightDecayScheduler
+from keras_layerlock.training.layerwise_decay_adamw import LayerwiseDecayAdamW
+from keras_layerlock.training.layerwise_decay_adamw import layerwise_learning_rate_multipliers

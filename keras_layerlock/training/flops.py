@@ -60,3 +60,59 @@ def layerlock_step_flops(model, input_shape):
     parts = {k: batch * v for k, v in parts.items()}
     parts["total"] = sum(parts.values())
     return parts
+
+
+def vjepa_step_flops(model, input_shape):
+    """FLOPs of one training step of a `VJEPA` in its current state.
+
+    Per mask kind: the frozen prefix forward on the context tokens, the
+    trainable blocks (x3) on them, and the predictor (x3) over context plus
+    target tokens; once per step: the teacher forward on every token up to
+    the target depth. Padding tokens (see `MultiblockMasking`) count, since
+    they are computed.
+
+    Args:
+        model: a `VJEPA`.
+        input_shape: `(batch, frames, height, width, channels)`.
+
+    Returns:
+        dict with `total` and the parts `embedding`, `targets`,
+        `frozen_context`, `trainable_encoder`, `predictor`.
+    """
+    backbone = model.backbone
+    batch = input_shape[0]
+    grid = backbone.grid_shape(input_shape)
+    num_tokens = grid[0] * grid[1] * grid[2]
+    d, m = backbone.hidden_dim, backbone.intermediate_dim
+    depth, target = model.frozen_depth, model.target_layer
+    teacher_depth = target if target > 0 else backbone.num_layers
+    embed = 2 * backbone.patch_embedding.patch_dim * d * num_tokens
+    parts = {
+        # Online embedding of every token (x3 while it trains), teacher's.
+        "embedding": embed * (1 if depth > 0 else 3) + embed,
+        "targets": teacher_depth * transformer_block_forward_flops(num_tokens, d, m),
+        "frozen_context": 0,
+        "trainable_encoder": 0,
+        "predictor": 0,
+    }
+    pd, pm = model.predictor_hidden_dim, model.predictor_intermediate_dim
+    for masking in model.maskings:
+        context, targets = masking.token_counts(grid)
+        block = transformer_block_forward_flops(context, d, m)
+        parts["frozen_context"] += depth * block
+        parts["trainable_encoder"] += 3 * (backbone.num_layers - depth) * block
+        parts["predictor"] += 3 * (
+            model.predictor_num_layers * transformer_block_forward_flops(context + targets, pd, pm)
+            + 2 * context * d * pd
+            + 2 * targets * pd * d
+        )
+    parts = {k: batch * v for k, v in parts.items()}
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def step_flops(model, input_shape):
+    """Analytic FLOPs of one training step of a LayerLock MAE or V-JEPA."""
+    if hasattr(model, "maskings"):
+        return vjepa_step_flops(model, input_shape)
+    return layerlock_step_flops(model, input_shape)

@@ -20,6 +20,7 @@ class ReadoutClassifier(FrozenFeatureReadout):
         feature_layer: int. Backbone depth read out; defaults to the last.
         feature_dim: int. Feature width without a backbone (builds the
             readout at once).
+        freeze_backbone: bool. False fine-tunes the backbone too.
         readout_hidden_dim: int; defaults to 256.
         readout_num_heads: int; defaults to 8.
         **kwargs: base `keras.Model` arguments.
@@ -40,6 +41,7 @@ class ReadoutClassifier(FrozenFeatureReadout):
         backbone=None,
         feature_layer=None,
         feature_dim=None,
+        freeze_backbone=True,
         readout_hidden_dim=256,
         readout_num_heads=8,
         **kwargs,
@@ -48,11 +50,13 @@ class ReadoutClassifier(FrozenFeatureReadout):
         readout = CrossAttentionReadout(
             1, int(num_classes), readout_hidden_dim, readout_num_heads, name="readout"
         )
-        super().__init__(readout, backbone, feature_layer, feature_dim, **kwargs)
+        super().__init__(
+            readout, backbone, feature_layer, feature_dim, freeze_backbone, **kwargs
+        )
         self.num_classes = int(num_classes)
 
     def call(self, inputs, training=False):
-        return self.readout(self.features(inputs), training=training)[:, 0]
+        return self.readout(self.features(inputs, training), training=training)[:, 0]
 
     def compile(self, optimizer="adamw", loss="auto", metrics="auto", **kwargs):
         """Defaults: AdamW, sparse cross-entropy on logits, accuracy."""

@@ -26,6 +26,7 @@ class ReadoutDepthEstimator(FrozenFeatureReadout):
         feature_layer: int. Backbone depth read out; defaults to the last.
         feature_dim: int. Feature width without a backbone (builds the
             readout at once).
+        freeze_backbone: bool. False fine-tunes the backbone too.
         readout_hidden_dim: int; defaults to 256.
         readout_num_heads: int; defaults to 8.
         **kwargs: base `keras.Model` arguments.
@@ -46,6 +47,7 @@ class ReadoutDepthEstimator(FrozenFeatureReadout):
         backbone=None,
         feature_layer=None,
         feature_dim=None,
+        freeze_backbone=True,
         readout_hidden_dim=256,
         readout_num_heads=8,
         **kwargs,
@@ -63,13 +65,15 @@ class ReadoutDepthEstimator(FrozenFeatureReadout):
             math.prod(grid), math.prod(patch), readout_hidden_dim, readout_num_heads,
             name="readout",
         )
-        super().__init__(readout, backbone, feature_layer, feature_dim, **kwargs)
+        super().__init__(
+            readout, backbone, feature_layer, feature_dim, freeze_backbone, **kwargs
+        )
         self.depth_shape = depth_shape
         self.output_patch_size = patch
         self.grid = grid
 
     def call(self, inputs, training=False):
-        patches = self.readout(self.features(inputs), training=training)
+        patches = self.readout(self.features(inputs, training), training=training)
         depth = unpatchify(patches, self.grid, self.output_patch_size, num_channels=1)
         return depth[..., 0]
 

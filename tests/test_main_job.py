@@ -1,0 +1,53 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+
+import keras_layerlock as kl
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = ("mae", "layerlock_mae", "layerlock_vjepa", "random_init")
+
+
+def test_main_job_smoke_run_writes_table_plots_and_loadable_presets(tmp_path):
+    output = str(tmp_path / "main_job")
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
+    run = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "recipes", "main_job.py"), "--toy",
+         "--output_dir", output, "--cache_dir", str(tmp_path / "cache"), "--verbose", "0"],
+        env=env, capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    for name in ("results.md", "results.json", "training_curves.png", "readouts.png"):
+        assert os.path.getsize(os.path.join(output, name)) > 0, name
+    with open(os.path.join(output, "results.md")) as f:
+        table = f.read()
+    assert "| model | motion acc | appearance acc | depth AbsRel |" in table
+    for name in MODELS:
+        assert f"| {name} |" in table
+    with open(os.path.join(output, "results.json")) as f:
+        results = json.load(f)
+    assert results["backend"] == keras.backend.backend()
+    assert [row["name"] for row in results["table"]] == list(MODELS)
+    for row in results["table"]:
+        for task in ("motion", "appearance"):
+            assert 0.0 <= row[task] <= 1.0 and 0.0 <= row[f"{task}_knn20"] <= 1.0
+        assert row["depth"] > 0.0
+        assert len(results["sweeps"][row["name"]]["depth"]) == 1
+    pretraining = results["pretraining"]
+    assert pretraining["layerlock_mae"]["events"] and pretraining["layerlock_vjepa"]["events"]
+    assert not pretraining["mae"]["events"]
+    for name in MODELS[:3]:
+        assert pretraining[name]["train_flops"] > 0 and pretraining[name]["peak_rss_mb"] > 0
+    for name in MODELS:
+        preset = os.path.join(output, "presets", name)
+        for file in ("config.json", "model.weights.h5", "metadata.json"):
+            assert os.path.exists(os.path.join(preset, file)), (name, file)
+        backbone = kl.VideoViTBackbone.from_preset(preset)
+        assert backbone.hidden_dim == 160
+    restored = keras.saving.load_model(
+        os.path.join(output, "presets", "layerlock_vjepa", "pretraining_model.keras")
+    )
+    assert isinstance(restored, kl.VJEPA) and restored.frozen_depth > 0
