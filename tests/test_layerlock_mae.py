@@ -168,6 +168,31 @@ def test_loss_after_switch_is_l2_to_scheduled_block_at_masked_positions():
     )
 
 
+def test_all_frozen_layers_target_mode():
+    model = compile_model(make_model(target_mode="all"))
+    model.set_layerlock_state(frozen_depth=2, target_layer=2)
+    trainable = {v.path for v in model.trainable_variables}
+    assert any("latent_head_2" in p for p in trainable)
+    x = videos(BATCH, seed=5)
+    out = model(x)
+    features = model.backbone(x)
+    ids = to_numpy(out["predicted_ids"])[..., None]
+    expected = np.concatenate(
+        [np.take_along_axis(to_numpy(features[k]), ids, axis=1) for k in (1, 2)], axis=-1
+    )
+    np.testing.assert_allclose(to_numpy(out["targets"]), expected, atol=1e-5)
+    predictions = to_numpy(out["predictions"])
+    assert predictions.shape == expected.shape
+    loss = float(to_numpy(model.compute_loss(x=x, y_pred=out)))
+    per_block = [np.mean((predictions[..., i * 32 : (i + 1) * 32] - expected[..., i * 32 : (i + 1) * 32]) ** 2)
+                 for i in range(2)]
+    np.testing.assert_allclose(loss, np.mean(per_block), rtol=1e-5)
+    model.set_layerlock_state(frozen_depth=2, target_layer=1)
+    assert not any("latent_head_2" in v.path for v in model.trainable_variables)
+    with pytest.raises(ValueError, match="target_mode"):
+        make_model(target_mode="some")
+
+
 def test_visible_encoder_input_never_sees_masked_tokens():
     model = make_model()
     model.set_layerlock_state(frozen_depth=1, target_layer=1)

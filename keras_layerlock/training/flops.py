@@ -55,7 +55,9 @@ def layerlock_step_flops(model, input_shape):
             model.decoder_num_layers * transformer_block_forward_flops(union, dd, dm)
             + 2 * visible * d * dd
         )
-    out_dim = d if target > 0 else backbone.patch_embedding.patch_dim
+    out_dim = backbone.patch_embedding.patch_dim
+    if target > 0:
+        out_dim = d * (target if getattr(model, "target_mode", "newest") == "all" else 1)
     parts["head"] = 3 * 2 * predicted * model.query_dim * out_dim
     parts = {k: batch * v for k, v in parts.items()}
     parts["total"] = sum(parts.values())

@@ -68,6 +68,10 @@ class LayerLockMAE(LayerLockModel):
             (`decoder="mae"`); default to half the backbone width, 4 layers.
         frozen_depth, target_layer: LayerLock state to start in (0 = no
             freezing, pixel targets); normally set by `LayerLockCallback`.
+        target_mode: `"newest"` (default): after an event the target is the
+            output of the scheduled block; `"all"`: the outputs of every
+            block up to it at once, each through its own latent head (the
+            loss is their mean; LayerLock reports the two as equal).
         online_latent_weight: float. The collapse baseline of LayerLock's
             Sec. 4: with a weight > 0 the model also predicts, with the
             latent head, its own current (online, stop-gradient, unfrozen)
@@ -110,6 +114,7 @@ class LayerLockMAE(LayerLockModel):
         decoder_intermediate_dim=None,
         frozen_depth=0,
         target_layer=0,
+        target_mode="newest",
         online_latent_weight=0.0,
         online_latent_layer=None,
         online_latent_schedule="constant",
@@ -142,6 +147,9 @@ class LayerLockMAE(LayerLockModel):
         )
         self.norm_pix_loss = bool(norm_pix_loss)
         self.latent_loss_patch_fraction = float(latent_loss_patch_fraction)
+        if target_mode not in ("newest", "all"):
+            raise ValueError(f"`target_mode` must be 'newest' or 'all'; received {target_mode!r}.")
+        self.target_mode = target_mode
         self.online_latent_weight = float(online_latent_weight)
         self.online_latent_layer = (
             self.num_encoder_layers if online_latent_layer is None else int(online_latent_layer)
@@ -202,6 +210,13 @@ class LayerLockMAE(LayerLockModel):
             self.backbone.patch_embedding.patch_dim, dtype=policy, name="pixel_head"
         )
         self.latent_head = keras.layers.Dense(hidden, dtype=policy, name="latent_head")
+        # With target_mode="all", one more head per further encoder block.
+        self.extra_latent_heads = []
+        if target_mode == "all":
+            self.extra_latent_heads = [
+                keras.layers.Dense(hidden, dtype=policy, name=f"latent_head_{i}")
+                for i in range(2, self.num_encoder_layers + 1)
+            ]
 
         self.latent_token = None
         if decoder == "layerlock":
@@ -215,6 +230,8 @@ class LayerLockMAE(LayerLockModel):
         token_shape = (None, None, query_dim)
         self.pixel_head.build(token_shape)
         self.latent_head.build(token_shape)
+        for head in self.extra_latent_heads:
+            head.build(token_shape)
         self.online_latent_step = None
         if self.online_latent_weight > 0:
             self.online_latent_step = self.add_weight(
@@ -237,13 +254,15 @@ class LayerLockMAE(LayerLockModel):
         return self.backbone.num_layers - self.num_decoder_layers
 
     def _target_head_layers(self):
-        return [self.pixel_head, self.latent_head]
+        return [self.pixel_head, self.latent_head] + self.extra_latent_heads
 
     def _set_target_heads(self, target_layer):
         # Only the head of the current target kind gets gradients; the other
         # is frozen so that it gets no weight decay or moment updates either.
         self.pixel_head.trainable = target_layer == 0
         self.latent_head.trainable = target_layer > 0 or self.online_latent_weight > 0
+        for depth, head in enumerate(self.extra_latent_heads, start=2):
+            head.trainable = depth <= target_layer
 
     # ---------------------------------------------------------------- forward
     def call(self, inputs, training=False):
@@ -290,7 +309,13 @@ class LayerLockMAE(LayerLockModel):
             tokens = backbone.add_position_embedding(
                 backbone.patch_embedding.project(patches), positions
             )
-            full = backbone.encode(ops.stop_gradient(tokens), positions, 0, target, training=False)[-1]
+            blocks = backbone.encode(ops.stop_gradient(tokens), positions, 0, target, training=False)
+            if self.target_mode == "all":
+                # Every block up to the target, side by side: the mean
+                # squared error over the concatenation is the mean over blocks.
+                full = ops.concatenate(blocks, axis=-1)
+            else:
+                full = blocks[-1]
             targets = ops.stop_gradient(gather_tokens(full, masked_ids))
         else:
             targets = gather_tokens(patches, masked_ids)
@@ -301,9 +326,15 @@ class LayerLockMAE(LayerLockModel):
                 targets = (targets - mean) / ops.sqrt(var + 1e-6)
 
         decoded = self._decode(x, visible_positions, predicted_positions, training)
-        head = self.latent_head if target > 0 else self.pixel_head
+        if target == 0:
+            predictions = self.pixel_head(decoded)
+        elif self.target_mode == "all":
+            heads = [self.latent_head] + self.extra_latent_heads[: target - 1]
+            predictions = ops.concatenate([head(decoded) for head in heads], axis=-1)
+        else:
+            predictions = self.latent_head(decoded)
         outputs = {
-            "predictions": head(decoded),
+            "predictions": predictions,
             "targets": targets,
             "predicted_ids": masked_ids,
             "visible_ids": visible_ids,
@@ -383,6 +414,7 @@ class LayerLockMAE(LayerLockModel):
             "decoder_intermediate_dim": self.decoder_intermediate_dim,
             "frozen_depth": self.frozen_depth,
             "target_layer": self.target_layer,
+            "target_mode": self.target_mode,
             "online_latent_weight": self.online_latent_weight,
             "online_latent_layer": self.online_latent_layer,
             "online_latent_schedule": self.online_latent_schedule,
