@@ -1,10 +1,11 @@
-"""Runs saved backbones under one Keras backend and writes their outputs.
+"""Runs saved layers and models under one Keras backend and writes their outputs.
 
 Usage: KERAS_BACKEND=<backend> python cross_backend_worker.py <case_dir>...
 
-Each case directory holds `config.json` (backbone config),
-`model.weights.h5` and `inputs.npy`; the worker writes
-`outputs_<backend>.npz` with every depth's features.
+Each case directory holds `object.json` (a serialized keras_layerlock layer
+or model), `weights.npz` (its `get_weights()`) and `inputs.npz` (positional
+call arguments); the worker writes `outputs_<backend>.npz` with every
+output tensor (a list of features for backbones).
 """
 
 import json
@@ -14,21 +15,24 @@ import sys
 import keras
 import numpy as np
 
-import keras_layerlock as kl
+import keras_layerlock  # noqa: F401  (registers the classes)
 
 
 def main(case_dirs):
     backend = keras.backend.backend()
     for case_dir in case_dirs:
-        with open(os.path.join(case_dir, "config.json")) as f:
-            config = json.load(f)
-        backbone = kl.VideoViTBackbone.from_config(config)
-        backbone.load_weights(os.path.join(case_dir, "model.weights.h5"))
-        inputs = np.load(os.path.join(case_dir, "inputs.npy"))
-        features = backbone(inputs)
+        with open(os.path.join(case_dir, "object.json")) as f:
+            layer = keras.saving.deserialize_keras_object(json.load(f))
+        with np.load(os.path.join(case_dir, "inputs.npz")) as data:
+            inputs = [data[f"arr_{i}"] for i in range(len(data.files))]
+        layer(*inputs)  # builds every weight
+        with np.load(os.path.join(case_dir, "weights.npz")) as data:
+            layer.set_weights([data[f"arr_{i}"] for i in range(len(data.files))])
+        outputs = layer(*inputs)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         np.savez(
             os.path.join(case_dir, f"outputs_{backend}.npz"),
-            *[np.asarray(keras.ops.convert_to_numpy(f)) for f in features],
+            *[np.asarray(keras.ops.convert_to_numpy(o)) for o in outputs],
         )
 
 

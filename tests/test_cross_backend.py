@@ -1,4 +1,4 @@
-"""The same saved weights give the same features under every backend."""
+"""The same saved weights give the same outputs under every backend."""
 
 import json
 import os
@@ -15,7 +15,7 @@ from testing_utils import to_numpy
 BACKENDS = ("jax", "torch", "tensorflow")
 TOLERANCE = 1e-4
 
-CASES = {
+BACKBONE_CASES = {
     "rope3d_post_norm": dict(position_encoding="rope3d"),
     "rope3d_qk": dict(position_encoding="rope3d", rope_placement="qk"),
     "rope3d_vjepa2": dict(position_encoding="rope3d_vjepa2"),
@@ -24,11 +24,11 @@ CASES = {
 }
 
 
-@pytest.mark.cross_backend
-def test_same_weights_same_outputs_on_all_backends(tmp_path):
-    this_backend = keras.backend.backend()
-    expected = {}
-    for name, case in CASES.items():
+def build_cases():
+    """`{name: (layer, positional inputs)}` for every case."""
+    rng = np.random.default_rng(7)
+    cases = {}
+    for name, case in BACKBONE_CASES.items():
         case = dict(case)
         image_input = case.pop("image_input", False)
         backbone = kl.VideoViTBackbone(
@@ -36,14 +36,36 @@ def test_same_weights_same_outputs_on_all_backends(tmp_path):
             patch_size=(2, 8, 8), num_frames=4, image_size=(16, 24), **case,
         )
         shape = (2, 16, 24, 3) if image_input else (2, 4, 16, 24, 3)
-        inputs = np.random.default_rng(7).random(shape, dtype="float32")
+        cases[name] = (backbone, [rng.random(shape, dtype="float32")])
+    features = rng.random((2, 12, 64), dtype="float32")
+    cases["cross_attention_readout"] = (kl.CrossAttentionReadout(4, 10, 32, 4), [features])
+    cases["readout_depth_estimator"] = (
+        kl.ReadoutDepthEstimator((4, 16, 16), feature_dim=64, readout_hidden_dim=32,
+                                 readout_num_heads=4),
+        [features],
+    )
+    context_positions = rng.integers(0, 4, (2, 5, 3)).astype("int32")
+    query_positions = rng.integers(0, 4, (2, 3, 3)).astype("int32")
+    for name, rope in (("predictor_rope", kl.RotaryEmbedding3D()), ("predictor_sincos", None)):
+        predictor = kl.MaskedTokenPredictor(32, 2, 2, 64, output_dim=64, rotary_embedding=rope)
+        cases[name] = (predictor, [features[:, :5], context_positions, query_positions])
+    return cases
+
+
+@pytest.mark.cross_backend
+def test_same_weights_same_outputs_on_all_backends(tmp_path):
+    this_backend = keras.backend.backend()
+    expected = {}
+    cases = build_cases()
+    for name, (layer, inputs) in cases.items():
+        outputs = layer(*inputs)
         case_dir = tmp_path / name
         case_dir.mkdir()
-        with open(case_dir / "config.json", "w") as f:
-            json.dump(backbone.get_config(), f)
-        backbone.save_weights(str(case_dir / "model.weights.h5"))
-        np.save(case_dir / "inputs.npy", inputs)
-        expected[name] = to_numpy(backbone(inputs))
+        with open(case_dir / "object.json", "w") as f:
+            json.dump(keras.saving.serialize_keras_object(layer), f)
+        np.savez(case_dir / "weights.npz", *[np.asarray(w) for w in layer.get_weights()])
+        np.savez(case_dir / "inputs.npz", *inputs)
+        expected[name] = [to_numpy(o) for o in (outputs if isinstance(outputs, list) else [outputs])]
 
     worker = os.path.join(os.path.dirname(__file__), "cross_backend_worker.py")
     others = [b for b in BACKENDS if b != this_backend]
@@ -60,13 +82,13 @@ def test_same_weights_same_outputs_on_all_backends(tmp_path):
             PYTHONPATH=python_path,
         )
         result = subprocess.run(
-            [sys.executable, worker] + [str(tmp_path / n) for n in CASES],
+            [sys.executable, worker] + [str(tmp_path / n) for n in cases],
             env=env, capture_output=True, text=True, timeout=600,
         )
         assert result.returncode == 0, (
             f"{backend} worker failed:\n{result.stdout}\n{result.stderr[-4000:]}"
         )
-        for name in CASES:
+        for name in cases:
             with np.load(tmp_path / name / f"outputs_{backend}.npz") as data:
                 outputs = [data[f"arr_{i}"] for i in range(len(data.files))]
             assert len(outputs) == len(expected[name])

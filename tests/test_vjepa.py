@@ -255,3 +255,24 @@ def test_collapse_monitor_logs_and_warns_on_collapse():
         monitor.on_epoch_end(1, {})
     assert any("collapsing" in str(w.message) for w in caught)
     assert monitor.history[-1]["effective_rank"] < 1.5
+
+
+@pytest.mark.parametrize("position_encoding", ["learned", "rope3d"])
+def test_vjepa_with_learned_positions_or_rope(position_encoding):
+    keras.utils.set_random_seed(0)
+    backbone = kl.VideoViTBackbone(
+        hidden_dim=32, num_layers=2, num_heads=2, intermediate_dim=64, patch_size=(2, 8, 8),
+        num_frames=4, image_size=32, position_encoding=position_encoding,
+        use_final_norm=position_encoding == "learned",
+    )
+    model = kl.VJEPA(backbone, predictor_num_layers=1, predictor_hidden_dim=16, masks="vjepa")
+    assert (model.predictor.rotary_embedding is None) == (position_encoding == "learned")
+    out = model(videos(2))
+    assert len(out["predictions"]) == 2  # the short- and long-range masks
+    for predictions, targets in zip(out["predictions"], out["targets"]):
+        assert predictions.shape == targets.shape and predictions.shape[-1] == 32
+    if position_encoding == "learned":
+        # The teacher's position table is a copy, not the online one.
+        assert model.target_encoder.position_embedding is not backbone.position_embedding
+        np.testing.assert_array_equal(to_numpy(model.target_encoder.position_embedding.weights[0]),
+                                      to_numpy(backbone.position_embedding.weights[0]))
