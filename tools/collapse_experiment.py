@@ -132,6 +132,8 @@ def plot(results, path):
         for ax, (key, title) in zip(axes, keys):
             ax.plot(steps, [r[key] for r in result["rows"]], "o-", label=result["name"], ms=3)
             ax.set(title=title, xlabel="step")
+            if key == "feature_std":
+                ax.set_yscale("log")
         for event in result["events"]:
             for ax in axes:
                 ax.axvline(event["step"], color="grey", lw=0.5, ls=":")

@@ -75,8 +75,14 @@ class LayerwiseDecayAdamW(keras.optimizers.AdamW):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.multipliers = dict(multipliers or {})
 
+    def build(self, variables):
+        super().build(variables)
+        # By slot index: TensorFlow hands `update_step` its raw variables,
+        # which have no Keras path.
+        self._multiplier_by_index = [self.multipliers.get(v.path, 1.0) for v in variables]
+
     def _multiplier(self, variable):
-        return self.multipliers.get(variable.path, 1.0)
+        return self._multiplier_by_index[self._get_variable_index(variable)]
 
     def update_step(self, gradient, variable, learning_rate):
         scale = self._multiplier(variable)
