@@ -116,7 +116,10 @@ RECIPES = {
         "batch_size": 3072,
     },
     # The tiny V-JEPA: a 4-block encoder (the tiny MAE's encoder depth) and
-    # a 4-block predictor of half its width.
+    # a 4-block predictor of half its width. On its 4 x 4 spatial grid the
+    # LayerLock table's 8 blocks at 30 % would hide every token of 14 % of
+    # the clips; 4 blocks at 30 % hide 69 % of the tokens on average, about
+    # V-JEPA's coverage at 224 x 224.
     "tiny_vjepa": {
         "kind": "vjepa",
         "backbone": "video_vit_tiny",
@@ -124,7 +127,7 @@ RECIPES = {
         "model": {
             "predictor_num_layers": 4,
             "predictor_hidden_dim": 80,
-            "masks": "layerlock",
+            "masks": [{"num_blocks": 4, "spatial_scale": 0.3, "aspect_ratio": (0.75, 1.5)}],
             "ema_momentum": (0.998, 1.0),
         },
         "schedule": {

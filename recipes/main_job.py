@@ -99,13 +99,15 @@ def pretrain(args, name):
             scaled_schedule(recipe, args.steps), verbose=0
         )
         callbacks.insert(0, layerlock_callback)
-    steps_per_epoch = max(1, len(videos) // args.batch_size)
+    # Whole epochs of at most one pass over the clips, `args.steps` in all.
+    epochs = -(-args.steps // max(1, len(videos) // args.batch_size))
+    steps_per_epoch = -(-args.steps // epochs)
     epochs = -(-args.steps // steps_per_epoch)
     print(f"Pretraining {name} ({type(model).__name__}, {args.steps} steps, batch "
           f"{args.batch_size}) on {keras.backend.backend()}", flush=True)
     start = time.perf_counter()
     model.fit(videos, batch_size=args.batch_size, epochs=epochs,
-              steps_per_epoch=min(steps_per_epoch, args.steps), callbacks=callbacks,
+              steps_per_epoch=steps_per_epoch, callbacks=callbacks,
               verbose=args.verbose)
     seconds = time.perf_counter() - start
     preset_dir = os.path.join(args.output_dir, "presets", name)

@@ -80,6 +80,15 @@ def test_multiblock_context_is_the_complement_of_the_targets():
     assert np.mean(context_valid.sum(1) < num_context) > 0.5
 
 
+def test_multiblock_always_leaves_some_context():
+    # Eight blocks of 60 % on a 3 x 3 grid hide every token of most clips.
+    masking = kl.MultiblockMasking(num_blocks=8, spatial_scale=0.6, seed=0)
+    context, context_valid, target, target_valid = to_numpy(masking.sample(64, (2, 3, 3)))
+    assert context_valid.sum(axis=1).min() >= 1
+    for c, cv, t, tv in zip(context, context_valid, target, target_valid):
+        assert not set(c[cv]) & set(t[tv])
+
+
 def test_multiblock_bad_arguments_and_round_trip():
     with pytest.raises(ValueError, match="spatial_scale"):
         kl.MultiblockMasking(spatial_scale=(0.5, 0.2))

@@ -41,7 +41,8 @@ class MultiblockMasking(SeededLayer):
     `masks/multiblock3d.py`), repeated through a `temporal_scale` fraction
     of the clip (the whole clip by default). The union of the blocks is the
     target region; the context is its complement, so context and targets
-    never share a token. Block heights and widths stay below the grid size,
+    never share a token. A clip whose blocks cover every token keeps one
+    random token as context. Block heights and widths stay below the grid size,
     as in V-JEPA, so a single block never hides a whole frame.
 
     Static shapes. The number of tokens in the union varies per clip, but
@@ -144,8 +145,9 @@ class MultiblockMasking(SeededLayer):
         if grid_shape not in self._counts:
             draws = np.random.default_rng(0).random((4096, self.num_blocks, 6), dtype="float32")
             union = self.block_masks(draws, grid_shape, xp=np).any(axis=1).reshape(len(draws), -1)
-            masked = union.sum(axis=1)
             num_tokens = union.shape[1]
+            # `sample` hands one token back to a clip whose blocks hide all.
+            masked = np.minimum(union.sum(axis=1), num_tokens - 1)
             q = self.token_quantile
             num_target = int(math.ceil(np.quantile(masked, q)))
             num_context = int(math.ceil(np.quantile(num_tokens - masked, q)))
@@ -165,6 +167,11 @@ class MultiblockMasking(SeededLayer):
         union = ops.any(self.block_masks(uniforms, grid_shape), axis=1)
         union = ops.reshape(union, (batch_size, -1))
         noise = keras.random.uniform(ops.shape(union), seed=self.seed_generator)
+        # A clip whose blocks cover every token keeps one random token as
+        # its context (V-JEPA redraws such masks; a compiled step cannot).
+        hidden_everywhere = ops.all(union, axis=1, keepdims=True)
+        one_token = ops.one_hot(ops.argmin(noise, axis=1), union.shape[1]) > 0.5
+        union = ops.logical_and(union, ops.logical_not(ops.logical_and(hidden_everywhere, one_token)))
         masked = ops.cast(union, "float32")
         # Sorting `indicator + noise` lists one kind first in random order.
         context_ids = ops.cast(ops.argsort(masked + noise, axis=-1)[:, :num_context], "int32")
