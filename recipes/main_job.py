@@ -65,12 +65,23 @@ def videos_of(data):
     return data["video"].astype("float32") / 255.0
 
 
+def resident_mb():
+    """Current resident memory of this process (Linux), else its peak."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 class Curves(keras.callbacks.Callback):
-    """Loss per step and analytic FLOPs summed over the steps taken."""
+    """Loss per step, analytic FLOPs summed over the steps taken, and the
+    resident memory during `fit` (sampled after every step)."""
 
     def __init__(self, input_shape):
         super().__init__()
         self.input_shape, self.losses, self.flops, self._cache = input_shape, [], 0, {}
+        self.start_mb = self.peak_mb = resident_mb()
 
     def on_train_batch_begin(self, batch, logs=None):
         model = self._model
@@ -81,6 +92,7 @@ class Curves(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.losses.append(float(logs["loss"]))
+        self.peak_mb = max(self.peak_mb, resident_mb())
 
 
 def pretrain(args, name):
@@ -99,15 +111,17 @@ def pretrain(args, name):
             scaled_schedule(recipe, args.steps), verbose=0
         )
         callbacks.insert(0, layerlock_callback)
-    # Whole epochs of at most one pass over the clips, `args.steps` in all.
+    # Epochs of one pass over the first `steps_per_epoch * batch_size`
+    # clips, `args.steps` in all (Keras does not restart an array input
+    # that `steps_per_epoch` cuts short).
     epochs = -(-args.steps // max(1, len(videos) // args.batch_size))
     steps_per_epoch = -(-args.steps // epochs)
-    epochs = -(-args.steps // steps_per_epoch)
+    videos = videos[: steps_per_epoch * args.batch_size]
     print(f"Pretraining {name} ({type(model).__name__}, {args.steps} steps, batch "
           f"{args.batch_size}) on {keras.backend.backend()}", flush=True)
     start = time.perf_counter()
     model.fit(videos, batch_size=args.batch_size, epochs=epochs,
-              steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+              callbacks=callbacks,
               verbose=args.verbose)
     seconds = time.perf_counter() - start
     preset_dir = os.path.join(args.output_dir, "presets", name)
@@ -124,6 +138,8 @@ def pretrain(args, name):
         "train_seconds": seconds,
         "train_flops": float(curves.flops),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # What training added on top of the framework, data and model.
+        "fit_memory_mb": curves.peak_mb - curves.start_mb,
         "preset_dir": preset_dir,
     }
     with open(os.path.join(args.output_dir, f"pretrain_{name}.json"), "w") as f:
@@ -177,17 +193,18 @@ def evaluate(args, name, backbone, data):
 
 def markdown_table(rows, pretraining):
     header = ("| model | motion acc | appearance acc | depth AbsRel | k-NN motion | "
-              "k-NN appearance | train TFLOP | train s | peak MB |")
-    lines = [header, "|" + "---|" * 9]
+              "k-NN appearance | train TFLOP | train s | peak RSS MB | fit memory MB |")
+    lines = [header, "|" + "---|" * 10]
     for row in rows:
         p = pretraining.get(row["name"], {})
         flops = f"{p['train_flops'] / 1e12:.1f}" if p else "0"
         seconds = f"{p['train_seconds']:.0f}" if p else "-"
         peak = f"{p['peak_rss_mb']:.0f}" if p else "-"
+        fit_memory = f"{p['fit_memory_mb']:.0f}" if p else "-"
         lines.append(
             f"| {row['name']} | {row['motion']:.3f} | {row['appearance']:.3f} | "
             f"{row['depth']:.3f} | {row['motion_knn20']:.3f} | {row['appearance_knn20']:.3f} | "
-            f"{flops} | {seconds} | {peak} |"
+            f"{flops} | {seconds} | {peak} | {fit_memory} |"
         )
     return "\n".join(lines)
 

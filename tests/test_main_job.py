@@ -41,6 +41,7 @@ def test_main_job_smoke_run_writes_table_plots_and_loadable_presets(tmp_path):
     assert not pretraining["mae"]["events"]
     for name in MODELS[:3]:
         assert pretraining[name]["train_flops"] > 0 and pretraining[name]["peak_rss_mb"] > 0
+        assert pretraining[name]["fit_memory_mb"] >= 0
     for name in MODELS:
         preset = os.path.join(output, "presets", name)
         for file in ("config.json", "model.weights.h5", "metadata.json"):

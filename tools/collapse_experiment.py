@@ -95,13 +95,13 @@ def run(name, args, train_videos, eval_sets):
     if name == "layerlock":
         schedule = scaled_schedule("tiny", args.steps)
         callbacks.insert(0, kl.LayerLockCallback(schedule, verbose=0))
-    steps_per_epoch = len(train_videos) // args.batch_size
-    epochs = -(-args.steps // steps_per_epoch)
+    # Whole passes over a prefix of the clips, exactly `args.steps` steps.
+    epochs = -(-args.steps // max(1, len(train_videos) // args.batch_size))
+    steps_per_epoch = -(-args.steps // epochs)
     start = time.perf_counter()
     history = model.fit(
-        train_videos, batch_size=args.batch_size, epochs=epochs, verbose=0,
-        callbacks=callbacks + [keras.callbacks.TerminateOnNaN()],
-        steps_per_epoch=steps_per_epoch,
+        train_videos[: steps_per_epoch * args.batch_size], batch_size=args.batch_size,
+        epochs=epochs, verbose=0, callbacks=callbacks + [keras.callbacks.TerminateOnNaN()],
     )
     rows = callbacks[-1].rows
     events = callbacks[0].events if name == "layerlock" else []
