@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -133,9 +134,16 @@ def main():
     parser.add_argument("--output", default="outputs/benchmarks/freezing")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--fraction", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--summarize_only", action="store_true",
+                        help="re-aggregate the repeats of an existing freezing.json")
     args = parser.parse_args()
     if args.worker:
         return worker(args)
+    if args.summarize_only:
+        with open(os.path.join(args.output, "freezing.json")) as f:
+            rows = json.load(f)["rows"]
+        backends = [b for b in args.backends if any(r["backend"] == b for r in rows)]
+        return summarize(rows, backends, args.output)
 
     def run_worker(backend, fraction, steps, warmup, batch_size):
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
@@ -169,15 +177,21 @@ def main():
     for (backend, fraction), pairs in runs.items():
         row = dict(min((t for t, _ in pairs), key=lambda t: t["median_step_seconds"]))
         row["repeat_median_step_seconds"] = [t["median_step_seconds"] for t, _ in pairs]
-        peaks = sorted(m["peak_rss_mb"] for _, m in pairs)
         row["memory_batch_size"] = args.memory_batch_size
         row["repeat_memory_run_peak_rss_mb"] = [m["peak_rss_mb"] for _, m in pairs]
-        row["memory_run_peak_rss_mb"] = peaks[len(peaks) // 2]
         rows.append(row)
+    summarize(rows, args.backends, args.output)
+
+
+def summarize(rows, backends, output):
+    """Aggregates repeats, prints the table, writes JSON and the plot."""
+    for row in rows:
+        row["median_step_seconds"] = min(row["repeat_median_step_seconds"])
+        row["memory_run_peak_rss_mb"] = statistics.median(row["repeat_memory_run_peak_rss_mb"])
 
     print("\nbackend     frozen  ms/step  saving  FLOP saving  ratio  peak MB  peak MB (memory run)")
     summary = {}
-    for backend in args.backends:
+    for backend in backends:
         rs = sorted((r for r in rows if r["backend"] == backend), key=lambda r: r["frozen_depth"])
         base = rs[0]
         for r in rs:
@@ -198,10 +212,10 @@ def main():
                 for a, b in zip(rs, rs[1:])
             ),
         }
-    os.makedirs(args.output, exist_ok=True)
-    with open(os.path.join(args.output, "freezing.json"), "w") as f:
+    os.makedirs(output, exist_ok=True)
+    with open(os.path.join(output, "freezing.json"), "w") as f:
         json.dump({"rows": rows, "summary": summary}, f, indent=2)
-    plot(rows, os.path.join(args.output, "freezing.png"))
+    plot(rows, os.path.join(output, "freezing.png"))
     print(json.dumps(summary, indent=2))
 
 
