@@ -96,7 +96,12 @@ class Curves(keras.callbacks.Callback):
         self.flops += self._cache[state]
 
     def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
+        # Keras logs the running mean over the epoch; undo it to get this
+        # step's own loss.
+        mean = float(logs["loss"])
+        previous = self._previous_mean if batch > 0 else 0.0
+        self.losses.append((batch + 1) * mean - batch * previous)
+        self._previous_mean = mean
         self.peak_mb = max(self.peak_mb, resident_mb())
 
 
