@@ -126,6 +126,25 @@ class MaskedTokenPredictor(keras.layers.Layer):
                 self.output_dim, dtype=policy, name="output_projection"
             )
 
+    @classmethod
+    def for_backbone(cls, backbone, hidden_dim, num_layers, num_heads, intermediate_dim, **kwargs):
+        """A predictor matching `backbone`'s position scheme, activation and norms.
+
+        RoPE backbones give their rotary layout to the predictor; others
+        leave it to additive sin-cos codes.
+        """
+        return cls(
+            hidden_dim,
+            num_layers,
+            num_heads,
+            intermediate_dim,
+            rotary_embedding=backbone.transformer_layers[0].rotary_embedding,
+            rope_placement=backbone.rope_placement,
+            activation=backbone.activation,
+            layer_norm_epsilon=backbone.layer_norm_epsilon,
+            **kwargs,
+        )
+
     def build(self, context_shape, context_positions_shape=None, query_positions_shape=None):
         self.input_projection.build(context_shape)
         self.mask_token = self.add_weight(

@@ -176,6 +176,13 @@ def gather_positions(positions, indices):
     return ops.take(positions, ops.cast(indices, "int32"), axis=0)
 
 
+def standardize_last_axis(x, epsilon):
+    """Zero mean, unit variance over the last axis (LayerNorm without affine)."""
+    mean = ops.mean(x, axis=-1, keepdims=True)
+    var = ops.var(x, axis=-1, keepdims=True)
+    return (x - mean) / ops.sqrt(var + epsilon)
+
+
 def standardize_positions(positions):
     """Positions as float32 `(B or 1, N, 3)`."""
     positions = ops.cast(positions, "float32")

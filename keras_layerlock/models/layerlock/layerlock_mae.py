@@ -6,6 +6,7 @@ from keras_layerlock.layers.masked_token_predictor import MaskedTokenPredictor
 from keras_layerlock.models.layerlock.layerlock_model import LayerLockModel
 from keras_layerlock.layers.token_masking import TokenMasking
 from keras_layerlock.utils.video_patches import gather_positions
+from keras_layerlock.utils.video_patches import standardize_last_axis
 from keras_layerlock.utils.video_patches import grid_positions
 from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import patchify
@@ -186,15 +187,12 @@ class LayerLockMAE(LayerLockModel):
             self.decoder_intermediate_dim = int(decoder_intermediate_dim or 4 * self.decoder_hidden_dim)
             # Without RoPE the predictor adds fixed sin-cos codes, as MAE's
             # decoder does.
-            self.predictor = MaskedTokenPredictor(
+            self.predictor = MaskedTokenPredictor.for_backbone(
+                backbone,
                 self.decoder_hidden_dim,
                 self.decoder_num_layers,
                 self.decoder_num_heads,
                 self.decoder_intermediate_dim,
-                rotary_embedding=backbone.transformer_layers[0].rotary_embedding,
-                rope_placement=backbone.rope_placement,
-                activation=backbone.activation,
-                layer_norm_epsilon=backbone.layer_norm_epsilon,
                 dtype=policy,
                 name="decoder",
             )
@@ -321,9 +319,7 @@ class LayerLockMAE(LayerLockModel):
             targets = gather_tokens(patches, masked_ids)
             targets = ops.cast(targets, self.compute_dtype)
             if self.norm_pix_loss:
-                mean = ops.mean(targets, axis=-1, keepdims=True)
-                var = ops.var(targets, axis=-1, keepdims=True)
-                targets = (targets - mean) / ops.sqrt(var + 1e-6)
+                targets = standardize_last_axis(targets, epsilon=1e-6)
 
         decoded = self._decode(x, visible_positions, predicted_positions, training)
         if target == 0:
@@ -422,10 +418,4 @@ class LayerLockMAE(LayerLockModel):
             "seed": self.seed,
             "name": self.name,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)
 

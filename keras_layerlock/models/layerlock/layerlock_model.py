@@ -50,6 +50,11 @@ class LayerLockModel(keras.Model):
         self.frozen_depth = 0
         self.target_layer = 0
 
+    @classmethod
+    def from_config(cls, config):
+        # `__init__` deserializes a backbone config itself.
+        return cls(**config)
+
     def _init_layerlock(self, frozen_depth, target_layer):
         self.built = True
         self.set_layerlock_state(frozen_depth, target_layer)

@@ -9,15 +9,9 @@ from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 from keras_layerlock.utils.video_patches import gather_positions
 from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import grid_positions
+from keras_layerlock.utils.video_patches import standardize_last_axis
 
 LOSS_TYPES = ("l1", "l2")
-
-
-def _layer_norm(x, epsilon=1e-5):
-    # V-JEPA normalises the teacher's features without affine parameters.
-    mean = ops.mean(x, axis=-1, keepdims=True)
-    var = ops.var(x, axis=-1, keepdims=True)
-    return (x - mean) / ops.sqrt(var + epsilon)
 
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
@@ -150,16 +144,13 @@ class VJEPA(LayerLockModel):
         self.predictor_intermediate_dim = int(
             predictor_intermediate_dim or 4 * self.predictor_hidden_dim
         )
-        self.predictor = MaskedTokenPredictor(
+        self.predictor = MaskedTokenPredictor.for_backbone(
+            backbone,
             self.predictor_hidden_dim,
             self.predictor_num_layers,
             self.predictor_num_heads,
             self.predictor_intermediate_dim,
             output_dim=hidden,
-            rotary_embedding=backbone.transformer_layers[0].rotary_embedding,
-            rope_placement=backbone.rope_placement,
-            activation=backbone.activation,
-            layer_norm_epsilon=backbone.layer_norm_epsilon,
             dtype=policy,
             name="predictor",
         )
@@ -242,7 +233,8 @@ class VJEPA(LayerLockModel):
         teacher_tokens, _ = teacher.embed(inputs)
         teacher_depth = target if target > 0 else teacher.num_layers
         features = teacher.encode(ops.stop_gradient(teacher_tokens), positions, 0, teacher_depth)
-        features = ops.stop_gradient(_layer_norm(features[-1]))
+        # V-JEPA normalises the teacher's features without affine parameters.
+        features = ops.stop_gradient(standardize_last_axis(features[-1], epsilon=1e-5))
 
         tokens, _ = backbone.embed(inputs, training=training)
         if depth > 0:
@@ -304,9 +296,3 @@ class VJEPA(LayerLockModel):
             "seed": self.seed,
             "name": self.name,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)
