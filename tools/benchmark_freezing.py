@@ -3,16 +3,20 @@
 The analogue of LayerLock's efficiency figure (Erdogan et al., 2025, Fig. 3)
 for the tiny recipe: the same MAE step (pixel targets) with 0, 1/4, 1/2 and
 3/4 of the encoder blocks frozen (the patch embedding frozen with the first
-block), on each backend. Every (backend, depth) pair runs in its own
-process, so the peak resident memory of a process is that of one frozen
-depth (a training process reaches its peak before its first freeze).
+block), on each backend.
 
-Reported per point, over `--repeats` interleaved repeats: the minimum of
-the median step times (each over `--steps` steps after `--warmup` steps at
-`--batch_size`); the median over repeats of the peak RSS of a separate 3-step run
-at `--memory_batch_size` (large, so that the activation memory that
-freezing saves stands out of allocator and compiler noise); and the
-analytic FLOPs of a step (`keras_layerlock.training.flops`). The target: on every backend, the
+Step time: one process per backend trains one model per frozen depth,
+round-robin (a few steps of each in turn, `--steps` per depth after
+`--warmup`, at `--batch_size`), so that slow periods of the machine hit
+every depth alike; a point's time is the median of its step times.
+Peak memory: one process per (backend, depth), since a process's peak RSS
+is that of its largest step (a training run reaches its peak before its
+first freeze); 4 steps at `--memory_batch_size`, large so that the
+activation memory that freezing saves stands out of allocator and
+compiler noise. With `--repeats` > 1 every measurement is repeated
+(interleaved across backends) and a point reports the median over repeats.
+Also reported: the analytic FLOPs of a step
+(`keras_layerlock.training.flops`). The target: on every backend, the
 measured step-time saving at 3/4 frozen is at least 70 % of the analytic
 FLOP saving, and peak memory falls with frozen depth.
 
@@ -34,31 +38,27 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRACTIONS = (0.0, 0.25, 0.5, 0.75)
+# Steps of one model before the round-robin timing moves to the next.
+STEPS_PER_ROUND = 4
 
 
-def worker(args):
+def _build(recipe_name, fraction):
     import keras
-    import numpy as np
 
     sys.path.insert(0, ROOT)
-    from keras_layerlock.training.flops import layerlock_step_flops
-    from recipes.layerlock_recipes import RECIPES
     from recipes.layerlock_recipes import build
 
-    keras.utils.set_random_seed(0)
-    recipe = RECIPES[args.recipe]
-    model, _, optimizer = build(args.recipe)
-    depth = int(round(args.fraction * model.num_encoder_layers))
+    model, _, optimizer = build(recipe_name)
+    depth = int(round(fraction * model.num_encoder_layers))
     model.set_layerlock_state(depth, 0)
     model.compile(optimizer=optimizer)
-    batch = args.batch_size or recipe["batch_size"]
-    shape = (batch, model.backbone.num_frames) + model.backbone.image_size + (3,)
-    data = np.random.default_rng(0).random((batch * 4,) + shape[1:], dtype="float32")
-    flops = layerlock_step_flops(model, shape)
+    return model, depth
 
-    times = []
 
-    class Timer(keras.callbacks.Callback):
+def _step_timer(times):
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
             self.start = time.perf_counter()
 
@@ -67,22 +67,76 @@ def worker(args):
                 float(logs["loss"])  # wait for the step to finish
             times.append(time.perf_counter() - self.start)
 
-    total = args.warmup + args.steps
-    epochs = -(-total // 4)
-    model.fit(data, batch_size=batch, epochs=epochs, steps_per_epoch=4, verbose=0,
-              callbacks=[Timer()], shuffle=False)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    steady = sorted(times[args.warmup : total])
+    return StepTimer()
+
+
+def _fit_steps(model, data, batch, num_steps, callbacks):
+    # Whole passes over `data` (4 batches): Keras does not restart a NumPy
+    # iterator that a shorter `steps_per_epoch` leaves unfinished.
+    model.fit(data, batch_size=batch, epochs=-(-num_steps // 4), steps_per_epoch=4,
+              verbose=0, callbacks=callbacks, shuffle=False)
+
+
+def timing_worker(args):
+    """Step times of every frozen depth, measured round-robin in one process.
+
+    One model per depth; each round runs `STEPS_PER_ROUND` steps of every
+    model in turn, so that a slow period of the machine (other processes,
+    thermal or frequency changes) hits all depths alike instead of biasing
+    whichever depth happened to run during it.
+    """
+    import keras
+    import numpy as np
+
+    sys.path.insert(0, ROOT)
+    from keras_layerlock.training.flops import layerlock_step_flops
+
+    keras.utils.set_random_seed(0)
+    models = [_build(args.recipe, fraction) for fraction in FRACTIONS]
+    batch = args.batch_size
+    backbone = models[0][0].backbone
+    shape = (batch, backbone.num_frames) + backbone.image_size + (3,)
+    data = np.random.default_rng(0).random((batch * 4,) + shape[1:], dtype="float32")
+    times = {depth: [] for _, depth in models}
+    for model, depth in models:  # compile and warm up
+        _fit_steps(model, data, batch, args.warmup, [])
+    num_rounds = -(-args.steps // STEPS_PER_ROUND)
+    for _ in range(num_rounds):
+        for model, depth in models:
+            _fit_steps(model, data, batch, STEPS_PER_ROUND, [_step_timer(times[depth])])
+    rows = []
+    for (model, depth), fraction in zip(models, FRACTIONS):
+        flops = layerlock_step_flops(model, shape)
+        rows.append({
+            "backend": keras.backend.backend(),
+            "frozen_fraction": fraction,
+            "frozen_depth": depth,
+            "num_encoder_layers": model.num_encoder_layers,
+            "median_step_seconds": statistics.median(times[depth]),
+            "num_timed_steps": len(times[depth]),
+            "batch_size": batch,
+            "flops_per_step": flops["total"],
+            "flops_parts": flops,
+        })
+    print(json.dumps(rows))
+
+
+def memory_worker(args):
+    """Peak RSS of a few training steps at one frozen depth (own process)."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    model, depth = _build(args.recipe, args.fraction)
+    batch = args.batch_size
+    backbone = model.backbone
+    shape = (batch, backbone.num_frames) + backbone.image_size + (3,)
+    data = np.random.default_rng(0).random((batch * 4,) + shape[1:], dtype="float32")
+    _fit_steps(model, data, batch, args.steps, [])
     print(json.dumps({
         "backend": keras.backend.backend(),
-        "frozen_fraction": args.fraction,
         "frozen_depth": depth,
-        "num_encoder_layers": model.num_encoder_layers,
-        "median_step_seconds": steady[len(steady) // 2],
-        "peak_rss_mb": peak,
-        "batch_size": batch,
-        "flops_per_step": flops["total"],
-        "flops_parts": flops,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
 
 
@@ -123,50 +177,52 @@ def main():
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument(
         "--repeats", type=int, default=3,
-        help="interleaved repeats of every point (minimum median step time, "
-        "median peak memory)",
+        help="repeats of every measurement (a point reports the median over "
+        "repeats of its step time and of its peak memory)",
     )
     parser.add_argument(
         "--memory_batch_size", type=int, default=256,
-        help="batch of the separate peak-memory runs (3 steps each): large "
+        help="batch of the separate peak-memory runs (4 steps each): large "
         "enough that activation memory stands out of allocator noise",
     )
     parser.add_argument("--output", default="outputs/benchmarks/freezing")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["timing", "memory"], help=argparse.SUPPRESS)
     parser.add_argument("--fraction", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--summarize_only", action="store_true",
                         help="re-aggregate the repeats of an existing freezing.json")
     args = parser.parse_args()
-    if args.worker:
-        return worker(args)
+    if args.worker == "timing":
+        return timing_worker(args)
+    if args.worker == "memory":
+        return memory_worker(args)
     if args.summarize_only:
         with open(os.path.join(args.output, "freezing.json")) as f:
             rows = json.load(f)["rows"]
         backends = [b for b in args.backends if any(r["backend"] == b for r in rows)]
         return summarize(rows, backends, args.output)
 
-    def run_worker(backend, fraction, steps, warmup, batch_size):
+    def run_worker(kind, backend, fraction, steps, warmup, batch_size):
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         out = subprocess.run(
-            [sys.executable, __file__, "--worker", "--recipe", args.recipe,
+            [sys.executable, __file__, "--worker", kind, "--recipe", args.recipe,
              "--fraction", str(fraction), "--steps", str(steps),
              "--warmup", str(warmup), "--batch_size", str(batch_size)],
             env=env, cwd=ROOT, capture_output=True, text=True,
         )
         if out.returncode:
-            sys.exit(f"{backend} worker failed:\n{out.stderr[-3000:]}")
+            sys.exit(f"{backend} {kind} worker failed:\n{out.stderr[-3000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    # Repeats are interleaved (every point once, then every point again)
-    # so that a slow period of the machine hits all points alike; each
-    # point reports the minimum over repeats of its median step time (noise
-    # only ever slows a step down) and the median of its peak memories.
+    # Step times: every depth of a backend in one process, round-robin
+    # (see `timing_worker`). Peak memory: one process per depth. Repeats
+    # are interleaved across backends; a point reports the median over
+    # repeats of both.
     runs = {}
     for repeat in range(args.repeats):
         for backend in args.backends:
-            for fraction in FRACTIONS:
-                timing = run_worker(backend, fraction, args.steps, args.warmup, args.batch_size)
-                memory = run_worker(backend, fraction, 2, 1, args.memory_batch_size)
+            timings = run_worker("timing", backend, 0.0, args.steps, args.warmup, args.batch_size)
+            for fraction, timing in zip(FRACTIONS, timings):
+                memory = run_worker("memory", backend, fraction, 4, 0, args.memory_batch_size)
                 runs.setdefault((backend, fraction), []).append((timing, memory))
                 print(f"repeat {repeat + 1}/{args.repeats} {backend:<11} depth "
                       f"{timing['frozen_depth']}: "
@@ -175,7 +231,7 @@ def main():
                       f"{args.memory_batch_size}", flush=True)
     rows = []
     for (backend, fraction), pairs in runs.items():
-        row = dict(min((t for t, _ in pairs), key=lambda t: t["median_step_seconds"]))
+        row = dict(pairs[0][0])
         row["repeat_median_step_seconds"] = [t["median_step_seconds"] for t, _ in pairs]
         row["memory_batch_size"] = args.memory_batch_size
         row["repeat_memory_run_peak_rss_mb"] = [m["peak_rss_mb"] for _, m in pairs]
@@ -186,10 +242,10 @@ def main():
 def summarize(rows, backends, output):
     """Aggregates repeats, prints the table, writes JSON and the plot."""
     for row in rows:
-        row["median_step_seconds"] = min(row["repeat_median_step_seconds"])
+        row["median_step_seconds"] = statistics.median(row["repeat_median_step_seconds"])
         row["memory_run_peak_rss_mb"] = statistics.median(row["repeat_memory_run_peak_rss_mb"])
 
-    print("\nbackend     frozen  ms/step  saving  FLOP saving  ratio  peak MB  peak MB (memory run)")
+    print("\nbackend     frozen  ms/step  saving  FLOP saving  ratio  peak MB (memory run)")
     summary = {}
     for backend in backends:
         rs = sorted((r for r in rows if r["backend"] == backend), key=lambda r: r["frozen_depth"])
@@ -202,7 +258,7 @@ def summarize(rows, backends, output):
             ratio = saving / flop_saving if flop_saving else float("nan")
             print(f"{backend:<11} {r['frozen_depth']}/{r['num_encoder_layers']}     "
                   f"{1e3 * r['median_step_seconds']:7.1f}  {saving:+6.1%}  {flop_saving:+10.1%}  "
-                  f"{ratio:5.2f}  {r['peak_rss_mb']:7.0f}  {r['memory_run_peak_rss_mb']:20.0f}")
+                  f"{ratio:5.2f}  {r['memory_run_peak_rss_mb']:20.0f}")
         last = rs[-1]
         summary[backend] = {
             "saving_ratio_at_three_quarters": last["step_time_saving"] / last["flop_saving"],
