@@ -163,8 +163,18 @@ def test_loss_after_switch_is_l2_to_scheduled_block_at_masked_positions():
     out = pixel_model(x)
     patches = to_numpy(kl.utils.patchify(x, (2, 8, 8)))
     ids = to_numpy(out["predicted_ids"])
+    pixels = np.take_along_axis(patches, ids[..., None], 1)
+    np.testing.assert_allclose(to_numpy(out["targets"]), pixels, atol=1e-6)
+    # norm_pix_loss: each target tubelet standardised over its own pixels
+    # (MAE: (p - mean) / sqrt(var + 1e-6), sample variance).
+    norm_model = make_model(norm_pix_loss=True)
+    out = norm_model(x)
+    ids = to_numpy(out["predicted_ids"])
+    pixels = np.take_along_axis(patches, ids[..., None], 1)
+    mean = pixels.mean(-1, keepdims=True)
+    var = pixels.var(-1, keepdims=True, ddof=1)
     np.testing.assert_allclose(
-        to_numpy(out["targets"]), np.take_along_axis(patches, ids[..., None], 1), atol=1e-6
+        to_numpy(out["targets"]), (pixels - mean) / np.sqrt(var + 1e-6), atol=1e-4
     )
 
 

@@ -176,10 +176,17 @@ def gather_positions(positions, indices):
     return ops.take(positions, ops.cast(indices, "int32"), axis=0)
 
 
-def standardize_last_axis(x, epsilon):
-    """Zero mean, unit variance over the last axis (LayerNorm without affine)."""
+def standardize_last_axis(x, epsilon, unbiased=False):
+    """Zero mean, unit variance over the last axis.
+
+    `unbiased=False` is LayerNorm without affine; `unbiased=True` divides
+    by the sample variance (n - 1), as MAE's `norm_pix_loss` does.
+    """
     mean = ops.mean(x, axis=-1, keepdims=True)
     var = ops.var(x, axis=-1, keepdims=True)
+    if unbiased:
+        n = x.shape[-1]
+        var = var * (n / (n - 1))
     return (x - mean) / ops.sqrt(var + epsilon)
 
 

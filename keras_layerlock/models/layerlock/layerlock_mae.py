@@ -60,8 +60,9 @@ class LayerLockMAE(LayerLockModel):
             (`decoder="layerlock"`); defaults to 4.
         mask_ratio: float; defaults to 0.95.
         masking: `"random"` (default) or `"tube"`.
-        norm_pix_loss: bool. Normalise pixel targets per patch; defaults
-            to False.
+        norm_pix_loss: bool. Normalise pixel targets per patch (MAE's
+            `norm_pix_loss`: mean and sample variance of each tubelet's
+            pixels); defaults to False.
         latent_loss_patch_fraction: float in (0, 1]; defaults to 1.0.
         decoder: `"layerlock"` or `"mae"`.
         decoder_hidden_dim, decoder_num_layers, decoder_num_heads,
@@ -319,7 +320,8 @@ class LayerLockMAE(LayerLockModel):
             targets = gather_tokens(patches, masked_ids)
             targets = ops.cast(targets, self.compute_dtype)
             if self.norm_pix_loss:
-                targets = standardize_last_axis(targets, epsilon=1e-6)
+                # MAE's norm_pix_loss: sample variance, epsilon 1e-6.
+                targets = standardize_last_axis(targets, epsilon=1e-6, unbiased=True)
 
         decoded = self._decode(x, visible_positions, predicted_positions, training)
         if target == 0:
