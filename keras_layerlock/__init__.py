@@ -34,6 +34,7 @@ from keras_layerlock.training import LayerLockCallback
 from keras_layerlock.training import LayerLockLearningRate
 from keras_layerlock.training import LayerLockSchedule
 from keras_layerlock.training import LayerwiseDecayAdamW
+from keras_layerlock.training import StepLossHistory
 from keras_layerlock.training import WeightDecayScheduler
 from keras_layerlock.training import layerwise_learning_rate_multipliers
 from keras_layerlock.training import restrict_optimizer

@@ -79,13 +79,13 @@ def resident_mb():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class Curves(keras.callbacks.Callback):
+class Curves(kl.StepLossHistory):
     """Loss per step, analytic FLOPs summed over the steps taken, and the
     resident memory during `fit` (sampled after every step)."""
 
     def __init__(self, input_shape):
         super().__init__()
-        self.input_shape, self.losses, self.flops, self._cache = input_shape, [], 0, {}
+        self.input_shape, self.flops, self._cache = input_shape, 0, {}
         self.start_mb = self.peak_mb = resident_mb()
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -96,12 +96,7 @@ class Curves(keras.callbacks.Callback):
         self.flops += self._cache[state]
 
     def on_train_batch_end(self, batch, logs=None):
-        # Keras logs the running mean over the epoch; undo it to get this
-        # step's own loss.
-        mean = float(logs["loss"])
-        previous = self._previous_mean if batch > 0 else 0.0
-        self.losses.append((batch + 1) * mean - batch * previous)
-        self._previous_mean = mean
+        super().on_train_batch_end(batch, logs)
         self.peak_mb = max(self.peak_mb, resident_mb())
 
 

@@ -41,11 +41,16 @@ from recipes.layerlock_recipes import scaled_schedule  # noqa: E402
 
 
 class Probe(keras.callbacks.Callback):
-    """Collapse statistics and k-NN accuracy every `every` steps."""
+    """Collapse statistics and k-NN accuracy every `every` steps.
 
-    def __init__(self, every, eval_sets, layer):
+    `losses` is a `StepLossHistory` earlier in the callback list: each row
+    also gets the mean loss of the steps since the previous row.
+    """
+
+    def __init__(self, every, eval_sets, layer, losses):
         super().__init__()
         self.every, self.eval_sets, self.layer = every, eval_sets, layer
+        self.losses = losses
         self.rows, self.step = [], 0
 
     def measure(self):
@@ -72,8 +77,11 @@ class Probe(keras.callbacks.Callback):
         self.step += 1
         if self.step % self.every == 0:
             self.measure()
-            if logs is not None:
-                self.rows[-1]["loss"] = float(logs.get("loss", float("nan")))
+            # Mean of the steps' own losses since the last measurement
+            # (Keras' logs["loss"] is the epoch's running mean).
+            recent = [v for step, v in zip(self.losses.steps, self.losses.losses)
+                      if step > self.step - self.every]
+            self.rows[-1]["loss"] = float(np.mean(recent)) if recent else float("nan")
 
 
 def run(name, args, train_videos, eval_sets):
@@ -91,7 +99,8 @@ def run(name, args, train_videos, eval_sets):
         keras.utils.set_random_seed(args.seed)
         model = kl.LayerLockMAE.from_config(config)
     model.compile(optimizer=optimizer)
-    callbacks = [Probe(args.eval_every, eval_sets, model.num_encoder_layers)]
+    step_losses = kl.StepLossHistory()
+    callbacks = [step_losses, Probe(args.eval_every, eval_sets, model.num_encoder_layers, step_losses)]
     if name == "layerlock":
         schedule = scaled_schedule("tiny", args.steps)
         callbacks.insert(0, kl.LayerLockCallback(schedule, verbose=0))
@@ -109,7 +118,8 @@ def run(name, args, train_videos, eval_sets):
         "name": name,
         "rows": rows,
         "events": events,
-        "losses": [float(v) for v in history.history["loss"]],
+        "losses": step_losses.losses,  # per step
+        "epoch_mean_losses": [float(v) for v in history.history["loss"]],
         "seconds": time.perf_counter() - start,
     }
 

@@ -2,6 +2,7 @@ from keras_layerlock.training.last_value import LastValue
 from keras_layerlock.training.layerlock_callback import LayerLockCallback
 from keras_layerlock.training.layerlock_learning_rate import LayerLockLearningRate
 from keras_layerlock.training.layerlock_schedule import LayerLockSchedule
+from keras_layerlock.training.step_loss_history import StepLossHistory
 from keras_layerlock.training.optimizer_restriction import restrict_optimizer
 from keras_layerlock.training.weight_decay_scheduler import WeightDecayScheduler
 from keras_layerlock.training.layerwise_decay_adamw import LayerwiseDecayAdamW
