@@ -43,8 +43,6 @@ STEPS_PER_ROUND = 4
 
 
 def _build(recipe_name, fraction):
-    import keras
-
     sys.path.insert(0, ROOT)
     from recipes.layerlock_recipes import build
 
