@@ -34,17 +34,34 @@ def extract_features(backbone, videos, layer=None, pooling="mean", batch_size=32
         raise ValueError(
             f"`layer` must be in [0, {backbone.num_layers}] for this backbone; received {layer}."
         )
+    return depth_features_in_batches(
+        backbone, videos, [layer], batch_size, verbose, mean_pool=pooling == "mean"
+    )[layer]
+
+
+def depth_features_in_batches(backbone, videos, layers, batch_size, verbose, mean_pool=False):
+    """`{layer: features}` for several depths from one forward pass per batch.
+
+    Runs the embedding and blocks `1..max(layers)` (inference mode) on
+    `batch_size` clips at a time; depth 0 is the embedding output. With
+    `mean_pool` every clip's tokens are averaged per batch, so only
+    `(n, hidden_dim)` arrays are kept. Callers validate `layers`.
+    """
     videos = np.asarray(videos)
+    deepest = max(layers)
+    chunks = {layer: [] for layer in layers}
     progbar = keras.utils.Progbar(len(videos), unit_name="clip") if verbose else None
-    chunks = []
     for start in range(0, len(videos), batch_size):
         batch = keras.ops.convert_to_tensor(videos[start : start + batch_size].astype("float32"))
         tokens, positions = backbone.embed(batch)
-        if layer > 0:
-            tokens = backbone.encode(tokens, positions, 0, layer)[-1]
-        if pooling == "mean":
-            tokens = keras.ops.mean(tokens, axis=1)
-        chunks.append(keras.ops.convert_to_numpy(tokens).astype("float32"))
+        outputs = [tokens]
+        if deepest > 0:
+            outputs += backbone.encode(tokens, positions, 0, deepest)
+        for layer in layers:
+            features = outputs[layer]
+            if mean_pool:
+                features = keras.ops.mean(features, axis=1)
+            chunks[layer].append(keras.ops.convert_to_numpy(features).astype("float32"))
         if progbar:
-            progbar.add(len(chunks[-1]))
-    return np.concatenate(chunks)
+            progbar.add(len(batch))
+    return {layer: np.concatenate(parts) for layer, parts in chunks.items()}

@@ -2,8 +2,8 @@ import itertools
 import time
 
 import keras
-import numpy as np
 
+from keras_layerlock.evaluation.feature_extraction import depth_features_in_batches
 from keras_layerlock.models.readout.readout_classifier import ReadoutClassifier
 from keras_layerlock.models.readout.readout_depth_estimator import ReadoutDepthEstimator
 
@@ -41,18 +41,7 @@ def compute_depth_features(backbone, videos, layers, batch_size=32, verbose=Fals
     layers = sorted({int(layer) for layer in layers})
     if not layers or layers[0] < 1 or layers[-1] > backbone.num_layers:
         raise ValueError(f"`layers` must be in [1, {backbone.num_layers}]; received {layers}.")
-    videos = np.asarray(videos)
-    chunks = {layer: [] for layer in layers}
-    progbar = keras.utils.Progbar(len(videos), unit_name="clip") if verbose else None
-    for start in range(0, len(videos), batch_size):
-        batch = keras.ops.convert_to_tensor(videos[start : start + batch_size].astype("float32"))
-        tokens, positions = backbone.embed(batch)
-        outputs = backbone.encode(tokens, positions, 0, layers[-1])
-        for layer in layers:
-            chunks[layer].append(keras.ops.convert_to_numpy(outputs[layer - 1]).astype("float32"))
-        if progbar:
-            progbar.add(len(batch))
-    return {layer: np.concatenate(parts) for layer, parts in chunks.items()}
+    return depth_features_in_batches(backbone, videos, layers, batch_size, verbose)
 
 
 def readout_learning_rate(learning_rate, num_steps, warmup_steps):

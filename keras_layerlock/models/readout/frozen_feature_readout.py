@@ -85,7 +85,5 @@ class FrozenFeatureReadout(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if config.get("backbone") is not None:
-            config["backbone"] = keras.layers.deserialize(config["backbone"])
+        # `__init__` deserializes a backbone config itself.
         return cls(**config)
