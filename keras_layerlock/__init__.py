@@ -11,11 +11,14 @@ from keras_layerlock import metrics
 from keras_layerlock import training
 from keras_layerlock import utils
 from keras_layerlock.layers import CrossAttentionReadout
+from keras_layerlock.layers import FeatureStandardization
 from keras_layerlock.layers import LearnedPositionEmbedding3D
+from keras_layerlock.layers import LinearReadout
 from keras_layerlock.layers import MaskedTokenPredictor
 from keras_layerlock.layers import MultiblockMasking
 from keras_layerlock.layers import RotaryEmbedding3D
 from keras_layerlock.layers import SinCosPositionEmbedding3D
+from keras_layerlock.layers import TokenGridPooling
 from keras_layerlock.layers import TokenMasking
 from keras_layerlock.layers import TransformerBlock
 from keras_layerlock.layers import TubeletEmbedding

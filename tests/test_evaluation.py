@@ -102,10 +102,12 @@ def test_sweep_on_a_two_point_grid_keeps_every_result_and_the_best():
 
     train = {1: features(labels[:64]), 2: rng.normal(size=(64, 4, 8)).astype("float32")}
     val = {1: features(labels[64:]), 2: rng.normal(size=(32, 4, 8)).astype("float32")}
+    test = {1: features(labels[64:]), 2: rng.normal(size=(32, 4, 8)).astype("float32")}
     sweep = kl.evaluation.readout_sweep(
         "classification", train, labels[:64], val, labels[64:], num_layers=2,
         learning_rates=(3e-3,), depth_fractions=(0.5, 1.0), num_steps=60, batch_size=16,
-        warmup_steps=5, verbose=False, num_classes=3, readout_hidden_dim=16, readout_num_heads=2,
+        verbose=False, num_classes=3, readout_hidden_dim=16, readout_num_heads=2,
+        test_features=test, test_targets=labels[64:], num_seeds=3,
     )
     assert len(sweep["results"]) == 2
     assert {r["feature_layer"] for r in sweep["results"]} == {1, 2}
@@ -113,6 +115,10 @@ def test_sweep_on_a_two_point_grid_keeps_every_result_and_the_best():
     # The informative depth wins; noise stays near chance.
     assert sweep["best"]["feature_layer"] == 1 and sweep["best"]["metric"] > 0.8
     assert isinstance(sweep["best_model"], kl.ReadoutClassifier)
+    # The chosen setting, retrained with 3 seeds on the held-out clips.
+    tested = sweep["test"]
+    assert len(tested["per_seed"]) == 3 and tested["num_runs"] == 3 and tested["num_clips"] == 32
+    assert tested["low"] <= tested["value"] <= tested["high"] and tested["value"] > 0.8
     with pytest.raises(ValueError, match="No cached features"):
         kl.evaluation.readout_sweep("classification", {1: train[1]}, labels[:64], val,
                                     labels[64:], num_layers=2, depth_fractions=(1.0,))
@@ -177,8 +183,11 @@ def test_fine_tuning_with_layerwise_learning_rate_decay():
     assert multipliers[block_2] == 0.5 and multipliers[classifier.readout.queries.path] == 1.0
     optimizer = kl.LayerwiseDecayAdamW(1e-2, multipliers=multipliers, weight_decay=0.0)
     classifier.compile(optimizer)
-    before = {v.path: to_numpy(v).copy() for v in classifier.trainable_variables}
     x, y = micro_videos(4), np.array([0, 1, 2, 0])
+    with pytest.raises(ValueError, match="adapt"):
+        classifier.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    classifier.adapt(x)
+    before = {v.path: to_numpy(v).copy() for v in classifier.trainable_variables}
     classifier.fit(x, y, batch_size=4, epochs=1, verbose=0)
     # Adam's first step moves every weight by about lr x multiplier.
     for path in (embedding, block_1, block_2):

@@ -7,6 +7,7 @@ from keras_layerlock.data.procedural.procedural_video_suite import ProceduralVid
 from keras_layerlock.data.procedural.procedural_video_suite import default_cache_dir
 from keras_layerlock.data.procedural.procedural_video_suite import depth_validity_mask
 from keras_layerlock.data.procedural.scene import APPEARANCE_CLASSES
+from keras_layerlock.data.procedural.scene import DIFFICULTIES
 from keras_layerlock.data.procedural.scene import MOTION_CLASSES
 from keras_layerlock.data.tfds_video import TFDS_VIDEO_DATASETS
 from keras_layerlock.data.tfds_video import load_tfds_video

@@ -12,3 +12,8 @@ from keras_layerlock.evaluation.readout_sweep import compute_depth_features
 from keras_layerlock.evaluation.readout_sweep import depth_fraction_to_layer
 from keras_layerlock.evaluation.readout_sweep import readout_sweep
 from keras_layerlock.evaluation.readout_sweep import train_readout
+from keras_layerlock.evaluation.readout_sweep import build_readout
+from keras_layerlock.evaluation.readout_sweep import per_clip_scores
+from keras_layerlock.evaluation.readout_sweep import readout_learning_rate
+from keras_layerlock.evaluation.bootstrap import bootstrap_interval
+from keras_layerlock.evaluation.bootstrap import intervals_overlap

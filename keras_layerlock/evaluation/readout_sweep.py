@@ -1,9 +1,14 @@
 import itertools
+import math
 import time
 
 import keras
+import numpy as np
 
+from keras_layerlock.evaluation.bootstrap import bootstrap_interval
 from keras_layerlock.evaluation.feature_extraction import depth_features_in_batches
+from keras_layerlock.models.readout.depth_losses import DEPTH_VALID_MAX
+from keras_layerlock.models.readout.depth_losses import DEPTH_VALID_MIN
 from keras_layerlock.models.readout.readout_classifier import ReadoutClassifier
 from keras_layerlock.models.readout.readout_depth_estimator import ReadoutDepthEstimator
 
@@ -14,19 +19,19 @@ TASK_KINDS = ("classification", "depth")
 
 
 def depth_fraction_to_layer(fraction, num_layers):
-    """Backbone depth read out for a readout depth fraction (at least 1)."""
+    """Backbone block read out for a readout depth fraction (at least 1)."""
     if not 0.0 < float(fraction) <= 1.0:
         raise ValueError(f"Depth fractions must be in (0, 1]; received {fraction}.")
     return max(1, min(num_layers, int(round(float(fraction) * num_layers))))
 
 
 def compute_depth_features(backbone, videos, layers, batch_size=32, verbose=False):
-    """Token features of several backbone depths from one forward pass.
+    """Token features of several backbone blocks from one forward pass.
 
     Args:
         backbone: a `VideoViTBackbone`.
         videos: array `(n, T, H, W, C)`.
-        layers: iterable of depths (1-based block indices).
+        layers: iterable of block indices (1-based).
         batch_size: int.
         verbose: bool. A progress bar.
 
@@ -44,54 +49,138 @@ def compute_depth_features(backbone, videos, layers, batch_size=32, verbose=Fals
     return depth_features_in_batches(backbone, videos, layers, batch_size, verbose)
 
 
-def readout_learning_rate(learning_rate, num_steps, warmup_steps):
-    """4DS readout schedule: linear warm-up, cosine decay to 1e-7."""
-    warmup_steps = min(int(warmup_steps), max(num_steps - 1, 0))
+def readout_learning_rate(learning_rate, num_steps, warmup_fraction=0.1):
+    """The 4DS readout schedule scaled to any budget.
+
+    Linear warm-up from 0 over the first `round(warmup_fraction *
+    num_steps)` steps (at least 1), the peak `learning_rate` at the end of
+    the warm-up, then cosine decay to 1e-7 at step `num_steps`. 4DS uses
+    1,000 warm-up steps of its (much longer) runs; a fraction keeps the
+    shape at short budgets, where a fixed warm-up would never finish.
+
+    Args:
+        learning_rate: float. Peak learning rate.
+        num_steps: int. Steps of the whole run.
+        warmup_fraction: float in [0, 1).
+
+    Returns:
+        A `keras.optimizers.schedules.CosineDecay`.
+    """
+    if int(num_steps) < 1 or not 0.0 <= float(warmup_fraction) < 1.0:
+        raise ValueError(
+            "Expected num_steps >= 1 and warmup_fraction in [0, 1); received "
+            f"num_steps={num_steps}, warmup_fraction={warmup_fraction}."
+        )
+    warmup_steps = max(1, int(round(warmup_fraction * num_steps))) if num_steps > 1 else 0
     return keras.optimizers.schedules.CosineDecay(
-        0.0,
-        max(1, num_steps - warmup_steps),
+        0.0 if warmup_steps else learning_rate,
+        max(1, int(num_steps) - warmup_steps),
         alpha=1e-7 / learning_rate,
-        warmup_target=learning_rate,
+        warmup_target=learning_rate if warmup_steps else None,
         warmup_steps=warmup_steps,
     )
 
 
-def train_readout(task, train_features, train_targets, val_features, val_targets,
-                  learning_rate, num_steps, batch_size=32, warmup_steps=1000,
-                  num_classes=None, depth_shape=None, readout_hidden_dim=256,
-                  readout_num_heads=8, weight_decay=1e-4, seed=0):
-    """Trains one readout on cached features and evaluates it.
+def per_clip_scores(task, predictions, targets):
+    """Per-clip `(numerators, denominators)` of the task's metric.
 
-    Returns:
-        dict with the validation `metric` (accuracy for classification,
-        AbsRel for depth), `train_loss` and `seconds`.
+    Classification: correctness (denominator 1), so the ratio of sums is
+    the accuracy. Depth: the sum of `|d* - d| / d` over valid pixels and
+    their count, so the ratio of sums is AbsRel over all valid pixels.
+    """
+    if task == "classification":
+        correct = (np.argmax(predictions, axis=-1) == np.asarray(targets)).astype("float64")
+        return correct, np.ones_like(correct)
+    targets = np.asarray(targets, "float64")
+    predictions = np.asarray(predictions, "float64")
+    valid = (targets > DEPTH_VALID_MIN) & (targets < DEPTH_VALID_MAX)
+    safe = np.where(valid, targets, 1.0)
+    axes = tuple(range(1, targets.ndim))
+    relative = np.where(valid, np.abs(predictions - targets) / safe, 0.0)
+    return relative.sum(axis=axes), valid.sum(axis=axes).astype("float64")
+
+
+def build_readout(task, inputs_shape, num_classes=None, depth_shape=None, token_grid=None,
+                  backbone=None, **readout_kwargs):
+    """A readout task model for inputs of shape `inputs_shape`.
+
+    Without a backbone the inputs are cached features `(n, num_tokens, D)`;
+    with one they are videos and the backbone computes the features (frozen
+    unless `freeze_backbone=False` is among `readout_kwargs`).
     """
     if task not in TASK_KINDS:
         raise ValueError(f"`task` must be one of {TASK_KINDS}; received {task!r}.")
-    keras.utils.set_random_seed(seed)
-    if task == "classification":
-        model = ReadoutClassifier(
-            num_classes, feature_dim=train_features.shape[-1], readout_hidden_dim=readout_hidden_dim, readout_num_heads=readout_num_heads
-        )
+    if backbone is None:
+        common = dict(feature_dim=inputs_shape[-1], num_tokens=inputs_shape[1],
+                      token_grid=token_grid, **readout_kwargs)
     else:
-        model = ReadoutDepthEstimator(
-            depth_shape, feature_dim=train_features.shape[-1], readout_hidden_dim=readout_hidden_dim, readout_num_heads=readout_num_heads
-        )
-    schedule = readout_learning_rate(learning_rate, num_steps, warmup_steps)
-    model.compile(keras.optimizers.AdamW(schedule, weight_decay=weight_decay))
-    steps_per_epoch = max(1, len(train_features) // batch_size)
+        common = dict(backbone=backbone, **readout_kwargs)
+    if task == "classification":
+        if num_classes is None:
+            raise ValueError("Classification readouts need `num_classes`.")
+        return ReadoutClassifier(num_classes, **common)
+    if depth_shape is None:
+        raise ValueError("Depth readouts need `depth_shape` (T, H, W).")
+    return ReadoutDepthEstimator(depth_shape, **common)
+
+
+def train_readout(task, train_inputs, train_targets, eval_inputs, eval_targets,
+                  learning_rate, num_steps, batch_size=32, warmup_fraction=0.1,
+                  weight_decay=1e-4, seed=0, backbone=None, **readout_kwargs):
+    """Trains one readout and scores it clip by clip.
+
+    The feature statistics (and, for depth, the output scale) are adapted
+    on the training data and kept in the returned model.
+
+    Args:
+        task: `"classification"` or `"depth"`.
+        train_inputs, eval_inputs: cached features `(n, num_tokens, D)`,
+            or videos when a `backbone` is given.
+        train_targets, eval_targets: labels, or depth videos `(n, T, H, W)`.
+        learning_rate, num_steps, batch_size, warmup_fraction: AdamW with
+            `readout_learning_rate`.
+        weight_decay: float.
+        seed: int. Initialisation and batch order.
+        backbone: optional `VideoViTBackbone`. With `freeze_backbone=False`
+            it is trained with the readout (the supervised ceiling).
+        **readout_kwargs: `num_classes` or `depth_shape`, `token_grid`, and
+            the `FrozenFeatureReadout` options (`pooled_grid`,
+            `readout_type`, `feature_normalization`, `readout_hidden_dim`,
+            `readout_num_heads`, `readout_dropout`, `freeze_backbone`).
+
+    Returns:
+        dict `metric` (accuracy or AbsRel on the evaluation clips),
+        `train_metric` (on the training clips), `train_loss`, `seconds`,
+        `numerators` / `denominators` (per evaluation clip, for
+        `bootstrap_interval`) and `model`.
+    """
+    keras.utils.set_random_seed(seed)
+    model = build_readout(task, train_inputs.shape, backbone=backbone, **readout_kwargs)
+    model.adapt(train_inputs, train_targets, batch_size=512 if backbone is None else 64)
+    model.compile(keras.optimizers.AdamW(
+        readout_learning_rate(learning_rate, num_steps, warmup_fraction),
+        weight_decay=weight_decay))
+    steps_per_epoch = max(1, len(train_inputs) // batch_size)
     epochs = -(-num_steps // steps_per_epoch)
     start = time.perf_counter()
-    history = model.fit(
-        train_features, train_targets, batch_size=batch_size, epochs=epochs,
-        steps_per_epoch=min(steps_per_epoch, num_steps), verbose=0,
-    )
-    scores = model.evaluate(val_features, val_targets, batch_size=128, verbose=0, return_dict=True)
-    metric = scores["accuracy"] if task == "classification" else scores["abs_rel"]
+    history = model.fit(train_inputs, train_targets, batch_size=batch_size, epochs=epochs,
+                        steps_per_epoch=min(steps_per_epoch, num_steps), verbose=0)
+    seconds = time.perf_counter() - start
+    scores = {}
+    for split, (inputs, targets) in {"eval": (eval_inputs, eval_targets),
+                                     "train": (train_inputs, train_targets)}.items():
+        predictions = model.predict(inputs, batch_size=256 if backbone is None else 64,
+                                    verbose=0)
+        scores[split] = per_clip_scores(task, predictions, targets)
+    numerators, denominators = scores["eval"]
+    train_num, train_den = scores["train"]
     return {
-        "metric": float(metric),
+        "metric": float(numerators.sum() / max(denominators.sum(), 1e-12)),
+        "train_metric": float(train_num.sum() / max(train_den.sum(), 1e-12)),
         "train_loss": float(history.history["loss"][-1]),
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
+        "numerators": numerators,
+        "denominators": denominators,
         "model": model,
     }
 
@@ -99,65 +188,79 @@ def train_readout(task, train_features, train_targets, val_features, val_targets
 def readout_sweep(task, train_features, train_targets, val_features, val_targets,
                   num_layers, learning_rates=SWEEP_LEARNING_RATES,
                   depth_fractions=SWEEP_DEPTH_FRACTIONS, num_steps=1000, batch_size=32,
-                  warmup_steps=1000, verbose=True, **readout_kwargs):
+                  warmup_fraction=0.1, test_features=None, test_targets=None,
+                  num_seeds=3, confidence=0.95, verbose=True, **readout_kwargs):
     """The LayerLock / 4DS readout sweep on cached frozen features.
 
-    Trains one `CrossAttentionReadout` task model per (learning rate,
-    readout depth fraction) with the 4DS schedule (cosine, linear warm-up,
-    decay to 1e-7), keeps every result, and reports the best (highest
-    accuracy, or lowest AbsRel for depth). Depth fractions that round to
-    the same backbone depth share one run.
+    Trains one readout per (learning rate, readout depth fraction) with the
+    4DS schedule (`readout_learning_rate`), keeps every result, and picks
+    the best on the validation clips (highest accuracy, lowest AbsRel).
+    Depth fractions that round to the same block share one run. With
+    `test_features`, the chosen setting is then trained again with
+    `num_seeds` seeds and scored on the test clips, which the selection
+    never saw, with a bootstrap interval over seeds and clips
+    (`bootstrap_interval`).
 
     Args:
         task: `"classification"` or `"depth"`.
-        train_features, val_features: `{layer: (n, num_tokens, D)}` from
-            `compute_depth_features` (computed once, reused by every run).
-        train_targets, val_targets: labels, or depth videos `(n, T, H, W)`.
+        train_features, val_features, test_features: `{layer: (n,
+            num_tokens, D)}` from `compute_depth_features` (computed once,
+            reused by every run).
+        train_targets, val_targets, test_targets: labels, or depth videos
+            `(n, T, H, W)`.
         num_layers: int. The encoder depth the fractions refer to.
         learning_rates: defaults to (1e-4, 3e-4, 1e-3).
         depth_fractions: defaults to (0.25, 0.5, 0.75, 0.85, 0.95, 1.0).
-        num_steps, batch_size, warmup_steps: per run (4DS: batch 32,
-            1 k warm-up steps; warm-up is capped below `num_steps`).
+        num_steps, batch_size, warmup_fraction: per run (4DS: batch 32).
+        num_seeds: int. Readout seeds of the final, tested setting.
+        confidence: float. Of the interval.
         verbose: bool. Progress bar over runs.
-        **readout_kwargs: `num_classes` or `depth_shape`,
-            `readout_hidden_dim`, `readout_num_heads`, `weight_decay`, `seed`.
+        **readout_kwargs: `num_classes` or `depth_shape`, `token_grid`,
+            `weight_decay` and the `FrozenFeatureReadout` options.
 
     Returns:
-        dict `results` (one row per run, without models), `best` (a row) and
-        `best_model`.
+        dict `results` (one row per sweep run, without models), `best` (the
+        chosen row), `best_model`, and with test features `test` (a
+        `bootstrap_interval` dict plus `per_seed` metrics and
+        `train_metric`).
 
     Example:
     ```python
-    features = compute_depth_features(backbone, train_videos, [1, 2, 3, 4])
-    val = compute_depth_features(backbone, val_videos, [1, 2, 3, 4])
-    sweep = readout_sweep("classification", features, train_labels, val,
-                          val_labels, num_layers=4, num_classes=8)
-    sweep["best"]
+    layers = [1, 2, 3, 4]
+    sweep = readout_sweep(
+        "classification", compute_depth_features(backbone, train_x, layers), train_y,
+        compute_depth_features(backbone, val_x, layers), val_y, num_layers=4,
+        num_classes=8, test_features=compute_depth_features(backbone, test_x, layers),
+        test_targets=test_y)
+    sweep["best"], sweep["test"]["value"], sweep["test"]["low"], sweep["test"]["high"]
     ```
     """
     points = {}
     for fraction in depth_fractions:
         points.setdefault(depth_fraction_to_layer(fraction, num_layers), []).append(float(fraction))
-    missing = [layer for layer in points if layer not in train_features or layer not in val_features]
+    missing = [layer for layer in points
+               if layer not in train_features or layer not in val_features
+               or (test_features is not None and layer not in test_features)]
     if missing:
         raise ValueError(
-            f"No cached features for backbone depth(s) {missing}; compute them with "
+            f"No cached features for backbone block(s) {missing}; compute them with "
             "compute_depth_features(..., layers=...)."
         )
+    if test_features is not None and (test_targets is None or int(num_seeds) < 1):
+        raise ValueError("A test evaluation needs `test_targets` and `num_seeds >= 1`.")
     grid = list(itertools.product(sorted(points), learning_rates))
-    progbar = (
-        keras.utils.Progbar(len(grid), unit_name="readout", stateful_metrics=["best"])
-        if verbose
-        else None
-    )
+    total = len(grid) + (int(num_seeds) if test_features is not None else 0)
+    progbar = (keras.utils.Progbar(total, unit_name="readout", stateful_metrics=["best"])
+               if verbose else None)
     results, best, best_model = [], None, None
     lower_is_better = task == "depth"
     for layer, learning_rate in grid:
         run = train_readout(
             task, train_features[layer], train_targets, val_features[layer], val_targets,
-            learning_rate, num_steps, batch_size, warmup_steps, **readout_kwargs,
+            learning_rate, num_steps, batch_size, warmup_fraction, **readout_kwargs,
         )
         model = run.pop("model")
+        run.pop("numerators"), run.pop("denominators")
         row = dict(run, feature_layer=layer, depth_fractions=points[layer],
                    learning_rate=learning_rate)
         results.append(row)
@@ -168,4 +271,29 @@ def readout_sweep(task, train_features, train_targets, val_features, val_targets
             best, best_model = row, model
         if progbar:
             progbar.add(1, [("best", best["metric"])])
-    return {"results": results, "best": best, "best_model": best_model}
+    output = {"results": results, "best": best, "best_model": best_model}
+    if test_features is not None:
+        runs = []
+        for seed in range(1, int(num_seeds) + 1):
+            kwargs = dict(readout_kwargs, seed=seed)
+            runs.append(train_readout(
+                task, train_features[best["feature_layer"]], train_targets,
+                test_features[best["feature_layer"]], test_targets, best["learning_rate"],
+                num_steps, batch_size, warmup_fraction, **kwargs))
+            if progbar:
+                progbar.add(1, [("best", best["metric"])])
+        interval = bootstrap_interval(
+            np.stack([r["numerators"] for r in runs]),
+            np.stack([r["denominators"] for r in runs]), confidence=confidence,
+        )
+        interval["per_seed"] = [r["metric"] for r in runs]
+        interval["train_metric"] = float(np.mean([r["train_metric"] for r in runs]))
+        output["test"] = interval
+    return output
+
+
+def token_grid_of(backbone):
+    """The `(T, H, W)` token grid of a backbone's nominal input."""
+    grid = tuple(int(g) for g in backbone.nominal_grid_shape)
+    assert math.prod(grid) > 0
+    return grid

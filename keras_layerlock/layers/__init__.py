@@ -13,3 +13,6 @@ from keras_layerlock.layers.multiblock_masking import MULTIBLOCK_PRESETS
 from keras_layerlock.layers.multiblock_masking import MultiblockMasking
 from keras_layerlock.layers.seeded_layer import SeededLayer
 from keras_layerlock.layers.cross_attention_readout import CrossAttentionReadout
+from keras_layerlock.layers.feature_standardization import FeatureStandardization
+from keras_layerlock.layers.linear_readout import LinearReadout
+from keras_layerlock.layers.token_grid_pooling import TokenGridPooling

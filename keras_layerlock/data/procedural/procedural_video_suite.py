@@ -6,6 +6,7 @@ import numpy as np
 
 from keras_layerlock.data.procedural.renderer import render_scene
 from keras_layerlock.data.procedural.scene import APPEARANCE_CLASSES
+from keras_layerlock.data.procedural.scene import DIFFICULTIES
 from keras_layerlock.data.procedural.scene import MOTION_CLASSES
 from keras_layerlock.data.procedural.scene import sample_scene
 
@@ -13,7 +14,7 @@ TASKS = ("motion", "appearance", "depth")
 SPLITS = ("train", "validation", "test")
 # 4DS ScanNet protocol: depth targets outside (0.001, 10) m are masked out.
 DEPTH_VALID_RANGE = (0.001, 10.0)
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 _SHARD_SIZE = 256
 
 
@@ -34,22 +35,32 @@ def depth_validity_mask(depth):
 class ProceduralVideoSuite:
     """A built-in, procedurally rendered stand-in for the 4DS video suite.
 
-    Each clip shows a textured "actor" object (a sphere or a box) and one or
-    two static distractors in front of a textured wall and floor, seen by a
-    slowly drifting and panning pinhole camera, ray-cast with occlusion by
-    depth. Every clip carries labels for three tasks that mirror the 4DS
-    perception suite (Carreira et al., 2024; used by LayerLock, Erdogan et
-    al., 2025):
+    Each clip shows a textured "actor" object (a sphere or a box) in front
+    of a patterned wall and floor (and, at the `"cluttered"` level, one or
+    two static distractors), seen by a slowly drifting and panning pinhole
+    camera, ray-cast with occlusion by depth. Every clip carries labels for
+    three tasks that mirror the 4DS perception suite (Carreira et al.,
+    2024; used by LayerLock, Erdogan et al., 2025):
 
     - `"motion"` (SSv2-like): what the actor does over the clip, one of
       `MOTION_CLASSES` (move left/right/up/down, approach, recede, rotate
       clockwise/counter-clockwise). Trajectories are symmetric around the
       middle of the clip, so one frame carries (almost) no information.
-    - `"appearance"` (Kinetics-like): the actor's shape and texture, one of
-      `APPEARANCE_CLASSES` (2 shapes x 4 textures).
+    - `"appearance"` (Kinetics-like): how the scene looks, one of
+      `APPEARANCE_CLASSES`: the pattern family of the wall and floor
+      (stripes of three orientations, checker, dots, rings, grid, waves)
+      with random colours, scale and phase, so neither colour nor
+      brightness gives it away.
     - `"depth"` (ScanNet-like): per-pixel camera-frame depth in metres for
-      every frame; the back wall lies beyond 10 m, so targets have invalid
-      pixels (`depth_validity_mask`).
+      every frame. The wall's distance varies per clip (8-13 m: beyond the
+      10 m limit in about 40 % of clips, whose wall pixels are invalid,
+      `depth_validity_mask`), and at the standard level the actor's image
+      size tells its distance, so depth has structure beyond a per-pixel
+      prior.
+
+    `tools/calibrate_suite.py` measures, per task, chance, trivial
+    baselines, a random-init backbone with a readout (the floor) and the
+    same backbone trained end to end with labels (the ceiling).
 
     Clips are a pure function of `(seed, split, index)`: each split draws
     from its own `numpy.random.SeedSequence` branch, so splits never share a
@@ -60,6 +71,9 @@ class ProceduralVideoSuite:
         image_size: int or `(height, width)`; defaults to 64.
         seed: int. Suite seed; defaults to 0.
         focal_length: float, in image widths; defaults to 1.0.
+        difficulty: `"standard"` (default: no distractors, a large actor,
+            a gentle camera) or `"cluttered"` (distractors, a smaller actor
+            without a size cue to its depth, a livelier camera).
 
     Example:
     ```python
@@ -70,7 +84,8 @@ class ProceduralVideoSuite:
     ```
     """
 
-    def __init__(self, num_frames=16, image_size=64, seed=0, focal_length=1.0):
+    def __init__(self, num_frames=16, image_size=64, seed=0, focal_length=1.0,
+                 difficulty="standard"):
         if isinstance(image_size, int):
             image_size = (image_size, image_size)
         image_size = tuple(int(s) for s in image_size)
@@ -79,6 +94,11 @@ class ProceduralVideoSuite:
                 "`num_frames` and `image_size` must be positive. Received: "
                 f"num_frames={num_frames}, image_size={image_size}"
             )
+        if difficulty not in DIFFICULTIES:
+            raise ValueError(
+                f"Unknown difficulty {difficulty!r}. Expected one of {DIFFICULTIES}."
+            )
+        self.difficulty = difficulty
         self.num_frames = int(num_frames)
         self.image_size = image_size
         self.seed = int(seed)
@@ -100,7 +120,7 @@ class ProceduralVideoSuite:
 
     def scene(self, split, index):
         rng = np.random.default_rng(np.random.SeedSequence(self.clip_seed(split, index)))
-        return sample_scene(rng, self.num_frames)
+        return sample_scene(rng, self.num_frames, self.difficulty)
 
     def generate(self, split, index, return_layers=False):
         """Renders one clip.
@@ -130,10 +150,11 @@ class ProceduralVideoSuite:
             "image_size": self.image_size,
             "seed": self.seed,
             "focal_length": self.focal_length,
+            "difficulty": self.difficulty,
             "version": _FORMAT_VERSION,
         }
         digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-        return f"procedural_{self.num_frames}x{self.image_size[0]}x{self.image_size[1]}_s{self.seed}_{digest[:8]}"
+        return f"procedural_{self.difficulty}_{self.num_frames}x{self.image_size[0]}x{self.image_size[1]}_s{self.seed}_{digest[:8]}"
 
     def _render_range(self, split, start, stop):
         clips = [self.generate(split, i) for i in range(start, stop)]
@@ -230,7 +251,8 @@ class ProceduralVideoSuite:
         }
 
     def _spec(self):
-        return (self.num_frames, self.image_size, self.seed, self.focal_length)
+        return (self.num_frames, self.image_size, self.seed, self.focal_length,
+                self.difficulty)
 
     def arrays(self, task, split, num_examples, cache_dir=None, verbose=True):
         """`(videos, targets)` for one task: float32 videos in [0, 1].
@@ -249,8 +271,8 @@ def task_targets(data, task):
 
 
 def _render_unit(args):
-    (num_frames, image_size, seed, focal_length), split, start, stop = args
-    suite = ProceduralVideoSuite(num_frames, image_size, seed, focal_length)
+    spec, split, start, stop = args
+    suite = ProceduralVideoSuite(*spec)
     return suite._render_range(split, start, stop)
 
 

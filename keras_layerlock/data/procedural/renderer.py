@@ -11,7 +11,7 @@ sensors such as ScanNet's report), in metres.
 
 import numpy as np
 
-from keras_layerlock.data.procedural.textures import background_weight
+from keras_layerlock.data.procedural.textures import scene_texture_weight
 from keras_layerlock.data.procedural.textures import texture_weight
 
 AMBIENT = 0.35
@@ -144,7 +144,7 @@ def render_scene(scene, height, width, focal_length=1.0, return_layers=False):
 
     video = np.zeros(depth.shape + (3,), "float32")
     light = scene["light"]
-    phase = bg["phase"]
+    pattern = bg["pattern"]
     for k in range(len(scene["objects"]) + 2):
         sel = instances == k
         if not sel.any():
@@ -152,11 +152,11 @@ def render_scene(scene, height, width, focal_length=1.0, return_layers=False):
         frame = np.nonzero(sel)[0]
         p = origins_t[frame] + depth[sel][:, None] * directions[sel]
         if k == 0:
-            weight = background_weight(p[:, 0], p[:, 1], phase)
+            weight = scene_texture_weight(pattern, p[:, 0], p[:, 1])
             colours = bg["wall_colours"]
             normal_dot = np.full(len(p), max(-light[2], 0.0))
         elif k == 1:
-            weight = background_weight(p[:, 0], p[:, 2], phase[::-1])
+            weight = scene_texture_weight(pattern, p[:, 0], p[:, 2])
             colours = bg["floor_colours"]
             normal_dot = np.full(len(p), max(light[1], 0.0))
         else:

@@ -1,9 +1,10 @@
 """Random scenes for the procedural 4D video suite.
 
-A scene is one "actor" object that carries the labels, one or two static
-distractor objects, a textured back wall and floor, and a camera that
-drifts and pans slowly. Everything is drawn from a `numpy.random.Generator`,
-so a scene is a pure function of its seed.
+A scene is one "actor" object that carries the motion label, a back wall
+and a floor whose pattern carries the appearance label, optional static
+distractor objects, and a camera that drifts and pans slowly. Everything is
+drawn from a `numpy.random.Generator`, so a scene is a pure function of its
+seed.
 
 Motion classes (the SSv2-like task) describe what the actor does over the
 clip. Trajectories are symmetric around the middle of the clip and every
@@ -12,11 +13,30 @@ at random says (almost) nothing about the class: approaching and receding
 give exactly the same distribution of depths over the frames of a clip,
 moving left and right the same distribution of positions, and spinning
 clockwise or counter-clockwise the same distribution of orientations.
+
+Appearance classes (the Kinetics-like task) are the look of the scene, as
+in Kinetics where the setting (a pool, a field, a kitchen) gives most of
+the class away: the environment's pattern family (`SCENE_TEXTURES`), with
+random colours, scale, phase and (for the isotropic patterns) orientation.
+
+Depth (the ScanNet-like task) has structure beyond a layout prior: the
+back wall's distance varies from clip to clip (its line with the floor
+gives it away), and the actor has a fixed physical size, so its image size
+gives its distance.
+
+Difficulty levels:
+
+- `"standard"` (default): no distractors, a large actor, a gentle camera.
+- `"cluttered"`: one or two static textured distractors, a smaller actor
+  whose size in the image does not depend on its distance, and a livelier
+  camera.
 """
 
 import numpy as np
 
+from keras_layerlock.data.procedural.textures import SCENE_TEXTURES
 from keras_layerlock.data.procedural.textures import TEXTURES
+from keras_layerlock.data.procedural.textures import sample_scene_pattern
 
 MOTION_CLASSES = (
     "move_left",
@@ -29,12 +49,16 @@ MOTION_CLASSES = (
     "rotate_counterclockwise",
 )
 SHAPES = ("sphere", "box")
-APPEARANCE_CLASSES = tuple(f"{s}_{t}" for s in SHAPES for t in TEXTURES)
+APPEARANCE_CLASSES = SCENE_TEXTURES
+DIFFICULTIES = ("standard", "cluttered")
 
-# Depths (metres) of the back wall; beyond the 10 m depth-validity limit of
-# the 4DS ScanNet protocol, so depth targets have invalid pixels to mask.
-WALL_DEPTH_RANGE = (10.5, 13.0)
-FLOOR_HEIGHT_RANGE = (-2.8, -2.3)
+# Depths (metres) of the back wall. Part of the range lies beyond the 10 m
+# depth-validity limit of the 4DS ScanNet protocol, so some clips have
+# invalid depth pixels to mask.
+WALL_DEPTH_RANGE = (8.0, 13.0)
+FLOOR_HEIGHT_RANGE = (-2.6, -2.4)
+# Image-space period of the environment pattern, in image widths at the wall.
+_PATTERN_PERIOD_RANGE = (0.16, 0.26)
 
 
 def _rotation_z(angles):
@@ -87,26 +111,34 @@ def _object(rng, shape, texture, size, centres, spins):
     return obj
 
 
-def sample_scene(rng, num_frames):
+def sample_scene(rng, num_frames, difficulty="standard"):
     """Draws one scene.
 
     Args:
         rng: `numpy.random.Generator`.
         num_frames: int.
+        difficulty: `"standard"` or `"cluttered"`.
 
     Returns:
         dict with `camera_positions (T, 3)`, `camera_yaws (T,)`, `objects`
         (actor first), `background`, `light`, and the labels `motion`,
-        `shape`, `texture`, `appearance` (ints).
+        `appearance`, and the actor's `shape` and `texture` (ints).
     """
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(
+            f"Unknown difficulty {difficulty!r}. Expected one of {DIFFICULTIES}."
+        )
+    cluttered = difficulty == "cluttered"
     # tau runs from -0.5 to 0.5 over the clip: trajectories are symmetric.
     tau = np.linspace(-0.5, 0.5, num_frames) if num_frames > 1 else np.zeros(1)
     motion = int(rng.integers(len(MOTION_CLASSES)))
+    appearance = int(rng.integers(len(APPEARANCE_CLASSES)))
     shape = int(rng.integers(len(SHAPES)))
     texture = int(rng.integers(len(TEXTURES)))
 
-    depth = rng.uniform(4.0, 6.5)
-    image_xy = rng.uniform(-0.22, 0.22, 2)  # position in the image plane
+    wall_depth = float(rng.uniform(*WALL_DEPTH_RANGE))
+    depth = rng.uniform(4.0, 6.5) if cluttered else rng.uniform(3.0, 5.0)
+    image_xy = rng.uniform(-0.22, 0.22, 2) if cluttered else rng.uniform(-0.15, 0.15, 2)
     offset = np.zeros((num_frames, 3))
     depths = np.full(num_frames, depth)
     name = MOTION_CLASSES[motion]
@@ -116,7 +148,8 @@ def sample_scene(rng, num_frames):
     elif name in ("move_up", "move_down"):
         offset[:, 1] = (1 if name == "move_up" else -1) * sweep * tau
     elif name in ("approach", "recede"):
-        depths = depth + (1 if name == "recede" else -1) * rng.uniform(2.0, 3.0) * tau
+        amplitude = rng.uniform(2.0, 3.0) if cluttered else rng.uniform(1.6, 2.4)
+        depths = depth + (1 if name == "recede" else -1) * amplitude * tau
     spin0 = rng.uniform(0, 2 * np.pi)
     spins = np.full(num_frames, spin0)
     if name.startswith("rotate"):
@@ -128,12 +161,14 @@ def sample_scene(rng, num_frames):
     # image-plane position is what was drawn.
     xy = (image_xy[None] + offset[:, :2]) * depth
     centres = np.concatenate([xy, depths[:, None]], -1)
-    size = rng.uniform(0.55, 0.8) * depth / 5.0
+    # Cluttered: image size independent of distance (no size cue to depth);
+    # standard: a fixed physical size range, so image size tells distance.
+    size = rng.uniform(0.55, 0.8) * depth / 5.0 if cluttered else rng.uniform(0.7, 0.85)
     objects = [
         _object(rng, SHAPES[shape], TEXTURES[texture], size, centres, spins)
     ]
-    for _ in range(int(rng.integers(1, 3))):
-        d = rng.uniform(3.0, 9.0)
+    for _ in range(int(rng.integers(1, 3)) if cluttered else 0):
+        d = rng.uniform(3.0, 7.5)
         pos = np.array([rng.uniform(-0.45, 0.45) * d, rng.uniform(-0.4, 0.2) * d, d])
         objects.append(
             _object(
@@ -146,16 +181,19 @@ def sample_scene(rng, num_frames):
             )
         )
 
-    drift = rng.uniform(-0.3, 0.3, 3) * np.array([1.0, 0.5, 1.0])
+    camera_scale = 1.0 if cluttered else 0.4
+    drift = rng.uniform(-0.3, 0.3, 3) * np.array([1.0, 0.5, 1.0]) * camera_scale
     camera_positions = rng.uniform(-0.1, 0.1, 3)[None] + drift[None] * tau[:, None]
-    camera_yaws = rng.uniform(-0.05, 0.05) + rng.uniform(-0.08, 0.08) * tau
+    camera_yaws = (rng.uniform(-0.05, 0.05) + rng.uniform(-0.08, 0.08) * tau) * camera_scale
     light = np.array([rng.uniform(-0.6, 0.6), rng.uniform(0.5, 1.0), -1.0])
+    period = rng.uniform(*_PATTERN_PERIOD_RANGE) * wall_depth
+    pattern = sample_scene_pattern(rng, APPEARANCE_CLASSES[appearance], period)
     background = {
-        "wall_depth": float(rng.uniform(*WALL_DEPTH_RANGE)),
+        "wall_depth": wall_depth,
         "floor_height": float(rng.uniform(*FLOOR_HEIGHT_RANGE)),
-        "wall_colours": _colour_pair(rng) * 0.8,
-        "floor_colours": _colour_pair(rng) * 0.8,
-        "phase": rng.uniform(0, 2 * np.pi, 3),
+        "wall_colours": _colour_pair(rng) * 0.85,
+        "floor_colours": _colour_pair(rng) * 0.75,
+        "pattern": pattern,
     }
     return {
         "camera_positions": camera_positions,
@@ -164,7 +202,7 @@ def sample_scene(rng, num_frames):
         "background": background,
         "light": light / np.linalg.norm(light),
         "motion": motion,
+        "appearance": appearance,
         "shape": shape,
         "texture": texture,
-        "appearance": shape * len(TEXTURES) + texture,
     }

@@ -1,7 +1,6 @@
 import keras
 from keras import ops
 
-from keras_layerlock.layers.cross_attention_readout import CrossAttentionReadout
 from keras_layerlock.models.readout.frozen_feature_readout import FrozenFeatureReadout
 
 
@@ -18,41 +17,26 @@ class ReadoutClassifier(FrozenFeatureReadout):
         backbone: optional `VideoViTBackbone`; without one the inputs are
             features `(B, num_tokens, D)`.
         feature_layer: int. Backbone depth read out; defaults to the last.
-        feature_dim: int. Feature width without a backbone (builds the
-            readout at once).
-        freeze_backbone: bool. False fine-tunes the backbone too.
-        readout_hidden_dim: int; defaults to 256.
-        readout_num_heads: int; defaults to 8.
-        **kwargs: base `keras.Model` arguments.
+        **kwargs: the readout options of `FrozenFeatureReadout`
+            (`feature_dim`, `num_tokens`, `token_grid`, `pooled_grid`,
+            `feature_normalization`, `readout_type`, `readout_hidden_dim`,
+            `readout_num_heads`, `readout_dropout`, `freeze_backbone`) and
+            base `keras.Model` arguments.
 
     Example:
     ```python
     backbone = keras_layerlock.VideoViTBackbone.from_preset("video_vit_tiny")
     classifier = keras_layerlock.ReadoutClassifier(8, backbone=backbone,
                                                    feature_layer=3)
+    classifier.adapt(train_videos)  # feature statistics, kept in the model
     classifier.compile()  # AdamW, sparse cross-entropy on logits, accuracy
-    classifier.fit(train_ds, validation_data=val_ds, epochs=3)
+    classifier.fit(train_videos, train_labels, epochs=3)
     ```
     """
 
-    def __init__(
-        self,
-        num_classes,
-        backbone=None,
-        feature_layer=None,
-        feature_dim=None,
-        freeze_backbone=True,
-        readout_hidden_dim=256,
-        readout_num_heads=8,
-        **kwargs,
-    ):
+    def __init__(self, num_classes, backbone=None, feature_layer=None, **kwargs):
         kwargs.setdefault("name", "readout_classifier")
-        readout = CrossAttentionReadout(
-            1, int(num_classes), readout_hidden_dim, readout_num_heads, name="readout"
-        )
-        super().__init__(
-            readout, backbone, feature_layer, feature_dim, freeze_backbone, **kwargs
-        )
+        super().__init__(1, int(num_classes), backbone, feature_layer, **kwargs)
         self.num_classes = int(num_classes)
 
     def call(self, inputs, training=False):

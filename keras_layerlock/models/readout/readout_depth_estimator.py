@@ -1,8 +1,11 @@
 import math
 
 import keras
+import numpy as np
+from keras import ops
 
-from keras_layerlock.layers.cross_attention_readout import CrossAttentionReadout
+from keras_layerlock.models.readout.depth_losses import DEPTH_VALID_MAX
+from keras_layerlock.models.readout.depth_losses import DEPTH_VALID_MIN
 from keras_layerlock.models.readout.depth_losses import AbsRel
 from keras_layerlock.models.readout.depth_losses import MaskedDepthL2
 from keras_layerlock.models.readout.frozen_feature_readout import FrozenFeatureReadout
@@ -24,34 +27,25 @@ class ReadoutDepthEstimator(FrozenFeatureReadout):
         backbone: optional `VideoViTBackbone`; without one the inputs are
             features `(B, num_tokens, D)`.
         feature_layer: int. Backbone depth read out; defaults to the last.
-        feature_dim: int. Feature width without a backbone (builds the
-            readout at once).
-        freeze_backbone: bool. False fine-tunes the backbone too.
-        readout_hidden_dim: int; defaults to 256.
-        readout_num_heads: int; defaults to 8.
-        **kwargs: base `keras.Model` arguments.
+        **kwargs: the readout options of `FrozenFeatureReadout`
+            (`feature_dim`, `num_tokens`, `token_grid`, `pooled_grid`,
+            `feature_normalization`, `readout_type`, `readout_hidden_dim`,
+            `readout_num_heads`, `readout_dropout`, `freeze_backbone`) and
+            base `keras.Model` arguments. The linear readout maps each
+            token to its own output patch, so it needs one token per patch.
 
     Example:
     ```python
     estimator = keras_layerlock.ReadoutDepthEstimator((8, 32, 32),
                                                       backbone=backbone)
+    estimator.adapt(videos, depths)  # feature and depth statistics, kept
     estimator.compile()  # AdamW, MaskedDepthL2, AbsRel
     estimator.fit(videos, depths, epochs=3)
     ```
     """
 
-    def __init__(
-        self,
-        depth_shape,
-        output_patch_size=(2, 8, 8),
-        backbone=None,
-        feature_layer=None,
-        feature_dim=None,
-        freeze_backbone=True,
-        readout_hidden_dim=256,
-        readout_num_heads=8,
-        **kwargs,
-    ):
+    def __init__(self, depth_shape, output_patch_size=(2, 8, 8), backbone=None,
+                 feature_layer=None, **kwargs):
         kwargs.setdefault("name", "readout_depth_estimator")
         depth_shape = tuple(int(d) for d in depth_shape)
         patch = normalize_patch_size(output_patch_size)
@@ -61,21 +55,48 @@ class ReadoutDepthEstimator(FrozenFeatureReadout):
                 f"received {depth_shape}."
             )
         grid = tuple(d // p for d, p in zip(depth_shape, patch))
-        readout = CrossAttentionReadout(
-            math.prod(grid), math.prod(patch), readout_hidden_dim, readout_num_heads,
-            name="readout",
-        )
-        super().__init__(
-            readout, backbone, feature_layer, feature_dim, freeze_backbone, **kwargs
-        )
+        super().__init__(math.prod(grid), math.prod(patch), backbone, feature_layer, **kwargs)
         self.depth_shape = depth_shape
         self.output_patch_size = patch
         self.grid = grid
+        # Depth in metres = readout output x scale + offset, both taken from
+        # the training targets by `adapt`: a readout's weights (and Adam's
+        # steps of about the learning rate) live at unit scale, and a few
+        # hundred steps cannot move a bias by several metres. The offset is
+        # per pixel (the training set's mean depth there), so an untrained
+        # readout starts from the layout prior and learns what departs from it.
+        self.depth_offset = self.add_weight(name="depth_offset", shape=depth_shape,
+                                            initializer="zeros", trainable=False)
+        self.depth_scale = self.add_weight(name="depth_scale", shape=(),
+                                           initializer="ones", trainable=False)
 
     def call(self, inputs, training=False):
         patches = self.readout(self.features(inputs, training), training=training)
-        depth = unpatchify(patches, self.grid, self.output_patch_size, num_channels=1)
-        return depth[..., 0]
+        depth = unpatchify(patches, self.grid, self.output_patch_size, num_channels=1)[..., 0]
+        return depth * ops.cast(self.depth_scale, depth.dtype) + ops.cast(
+            self.depth_offset, depth.dtype)
+
+    def adapt_targets(self, targets):
+        """Sets the output offset to the per-pixel mean of the valid
+        training depths (the overall mean where a pixel is never valid) and
+        the scale to their standard deviation."""
+        if targets.ndim != 4 or tuple(targets.shape[1:]) != self.depth_shape:
+            raise ValueError(
+                f"Expected depth targets (n, {', '.join(map(str, self.depth_shape))}); "
+                f"received shape {targets.shape}."
+            )
+        targets = targets.astype("float64")
+        mask = (targets > DEPTH_VALID_MIN) & (targets < DEPTH_VALID_MAX)
+        if not mask.any():
+            raise ValueError(
+                f"No valid depth target (inside ({DEPTH_VALID_MIN}, {DEPTH_VALID_MAX}) m) "
+                "to adapt to."
+            )
+        valid = targets[mask]
+        counts = mask.sum(axis=0)
+        per_pixel = np.where(mask, targets, 0.0).sum(axis=0) / np.maximum(counts, 1)
+        self.depth_offset.assign(np.where(counts > 0, per_pixel, valid.mean()).astype("float32"))
+        self.depth_scale.assign(float(max(valid.std(), 1e-3)))
 
     def compile(self, optimizer="adamw", loss="auto", metrics="auto", **kwargs):
         """Defaults: AdamW, `MaskedDepthL2`, `AbsRel`."""
