@@ -17,3 +17,4 @@ from keras_layerlock.evaluation.readout_sweep import per_clip_scores
 from keras_layerlock.evaluation.readout_sweep import readout_learning_rate
 from keras_layerlock.evaluation.bootstrap import bootstrap_interval
 from keras_layerlock.evaluation.bootstrap import intervals_overlap
+from keras_layerlock.evaluation import protocol

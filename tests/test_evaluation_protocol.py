@@ -1,0 +1,77 @@
+"""The suite's evaluation protocol: baselines, intervals, calibration files."""
+
+import json
+
+import numpy as np
+import pytest
+
+import keras_layerlock as kl
+from keras_layerlock.data.procedural import suite_calibration as calibration_module
+from keras_layerlock.evaluation import protocol
+
+
+@pytest.fixture(scope="module")
+def splits():
+    suite = kl.data.ProceduralVideoSuite(num_frames=4, image_size=16)
+    return {split: suite.load_split(split, count, verbose=False)
+            for split, count in (("train", 48), ("validation", 16), ("test", 24))}
+
+
+def test_trivial_baselines_against_hand_computation(splits):
+    motion = protocol.trivial_baselines(splits, "motion")
+    assert motion["chance"]["value"] == 1 / 8
+    majority = np.bincount(splits["train"]["motion"], minlength=8).argmax()
+    assert motion["majority"]["value"] == pytest.approx(
+        np.mean(splits["test"]["motion"] == majority))
+    depth = protocol.trivial_baselines(splits, "depth")
+    train = splits["train"]["depth"].astype("float64")
+    test = splits["test"]["depth"].astype("float64")
+    valid = (test > 0.001) & (test < 10)
+    mean = train[(train > 0.001) & (train < 10)].mean()
+    expected = np.sum(np.abs(mean - test)[valid] / test[valid]) / valid.sum()
+    assert depth["constant"]["value"] == pytest.approx(expected, rel=1e-4)
+    # The per-pixel prior knows the layout, so it beats a constant.
+    assert depth["per_pixel_prior"]["value"] < depth["constant"]["value"]
+    for interval in (*motion.values(), *depth.values()):
+        assert interval["low"] <= interval["value"] <= interval["high"]
+
+
+def test_pixel_probe_and_frozen_backbone_rows_have_intervals(splits):
+    kwargs = dict(tasks=("motion", "depth"), num_steps=5, num_seeds=2,
+                  learning_rates=(1e-3,))
+    pixels = protocol.evaluate_pixels(splits, **kwargs)
+    backbone = kl.VideoViTBackbone.from_preset("video_vit_micro")
+    frozen = protocol.evaluate_frozen_backbone(backbone, splits, depth_fractions=(1.0,),
+                                               **kwargs)
+    for rows in (pixels, frozen):
+        for task in ("motion", "depth"):
+            test = rows[task]["test"]
+            assert len(test["per_seed"]) == 2 and test["num_clips"] == 24
+            assert test["low"] <= test["value"] <= test["high"]
+
+
+def test_calibration_files_are_checked(tmp_path, monkeypatch):
+    monkeypatch.setattr(calibration_module, "CALIBRATION_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="calibrate_suite.py"):
+        kl.data.procedural.suite_calibration("standard", 8, 32)
+    record = {"args": {"num_train": 4096, "num_test": 1024}, "results": {}, "checks": {}}
+    with open(calibration_module.calibration_path("standard", 8, 32), "w") as f:
+        json.dump(record, f)
+    loaded = kl.data.procedural.suite_calibration("standard", 8, 32, num_train=4096)
+    assert loaded["args"]["num_test"] == 1024 and loaded["source"]
+    with pytest.raises(ValueError, match="num_train=4096"):
+        kl.data.procedural.suite_calibration("standard", 8, 32, num_train=512)
+
+
+def test_shipped_calibrations_meet_their_own_schema():
+    import os
+
+    for name in os.listdir(calibration_module.CALIBRATION_DIR):
+        if not name.endswith(".json"):
+            continue
+        with open(os.path.join(calibration_module.CALIBRATION_DIR, name)) as f:
+            record = json.load(f)
+        for task, rows in record["results"].items():
+            assert {"floor", "ceiling", "pixel_linear_probe"} <= set(rows), (name, task)
+            for interval in rows.values():
+                assert interval["low"] <= interval["value"] <= interval["high"]

@@ -1,0 +1,129 @@
+"""Calibration table of the procedural suite: what each task's numbers mean.
+
+For one difficulty level and clip size (default: standard, 8 x 32 x 32),
+on held-out test clips with 95 % bootstrap intervals, per task:
+
+- chance and trivial baselines: the majority class; for depth a constant
+  (the mean valid training depth) and the per-pixel prior (each pixel's
+  mean valid training depth);
+- a linear probe on pixels: the main job's readout protocol on raw pixel
+  tubelets instead of backbone features;
+- the floor: a randomly initialised tiny backbone (4 blocks) with the main
+  job's readouts on its frozen features;
+- the ceiling: the same backbone trained end to end with labels, with the
+  same readout head.
+
+The suite is calibrated when ceiling - floor >= 30 points on motion and on
+appearance and the ceiling's AbsRel is <= 0.6 x the per-pixel prior on
+depth; the script checks and prints both.
+
+Usage:
+    python tools/calibrate_suite.py [--difficulty standard] [--output_dir outputs/calibration]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import keras  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import keras_layerlock as kl  # noqa: E402
+from keras_layerlock.data.procedural.suite_calibration import calibration_path  # noqa: E402
+from keras_layerlock.evaluation import protocol  # noqa: E402
+
+
+def cell(interval):
+    return f"{interval['value']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--difficulty", default="standard", choices=kl.data.DIFFICULTIES)
+    parser.add_argument("--num_frames", type=int, default=8)
+    parser.add_argument("--image_size", type=int, default=32)
+    parser.add_argument("--num_train", type=int, default=4096, help="labelled training clips")
+    parser.add_argument("--num_validation", type=int, default=512)
+    parser.add_argument("--num_test", type=int, default=1024)
+    parser.add_argument("--readout_steps", type=int, default=500)
+    parser.add_argument("--ceiling_steps", type=int, default=1200)
+    parser.add_argument("--num_seeds", type=int, default=3)
+    parser.add_argument("--tasks", nargs="+", default=list(protocol.TASKS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache_dir", default=kl.data.default_cache_dir())
+    parser.add_argument("--output_dir", default="outputs/calibration")
+    parser.add_argument("--save_to_package", action="store_true",
+                        help="also store the result with the library, where the main job "
+                             "reads its ceiling row from")
+    args = parser.parse_args()
+    os.makedirs(args.output_dir, exist_ok=True)
+    start = time.perf_counter()
+    suite = kl.data.ProceduralVideoSuite(args.num_frames, args.image_size,
+                                         difficulty=args.difficulty)
+    splits = {split: suite.load_split(split, count, cache_dir=args.cache_dir)
+              for split, count in (("train", args.num_train),
+                                   ("validation", args.num_validation),
+                                   ("test", args.num_test))}
+    readouts = dict(num_steps=args.readout_steps, num_seeds=args.num_seeds, verbose=True)
+    results = {task: protocol.trivial_baselines(splits, task) for task in args.tasks}
+    print("Linear probe on pixels", flush=True)
+    pixels = protocol.evaluate_pixels(splits, tasks=args.tasks, **readouts)
+    print("Floor: random-init backbone + readout", flush=True)
+    keras.utils.set_random_seed(args.seed)
+
+    def backbone():
+        return kl.VideoViTBackbone.from_preset("video_vit_tiny", num_layers=4,
+                                               num_frames=args.num_frames,
+                                               image_size=args.image_size)
+
+    floor = protocol.evaluate_frozen_backbone(backbone(), splits, tasks=args.tasks, **readouts)
+    for task in args.tasks:
+        results[task]["pixel_linear_probe"] = pixels[task]["test"]
+        results[task]["floor"] = floor[task]["test"]
+        print(f"Ceiling: {task}, backbone trained end to end ({args.ceiling_steps} steps)",
+              flush=True)
+        keras.utils.set_random_seed(args.seed)
+        results[task]["ceiling"] = protocol.supervised_ceiling(
+            backbone(), splits, task, num_steps=args.ceiling_steps, seed=args.seed)
+
+    lines = ["| task | baseline | value [95 % interval] |", "|---|---|---|"]
+    checks = {}
+    for task, rows in results.items():
+        for name, interval in rows.items():
+            lines.append(f"| {task} | {name.replace('_', ' ')} | {cell(interval)} |")
+        if task == "depth":
+            ratio = rows["ceiling"]["value"] / rows["per_pixel_prior"]["value"]
+            checks[task] = {"ceiling / per-pixel prior": ratio, "target": "<= 0.6",
+                            "met": bool(ratio <= 0.6)}
+        else:
+            gap = rows["ceiling"]["value"] - rows["floor"]["value"]
+            checks[task] = {"ceiling - floor": gap, "target": ">= 0.30", "met": bool(gap >= 0.3)}
+    table = "\n".join(lines)
+    check_lines = [f"{task}: {next(iter(c))} = {list(c.values())[0]:.3f} (target "
+                   f"{c['target']}): {'met' if c['met'] else 'NOT met'}"
+                   for task, c in checks.items()]
+    total = time.perf_counter() - start
+    print("\n" + table + "\n\n" + "\n".join(check_lines))
+    print(f"\n{total:.0f} s on {keras.backend.backend()}")
+    record = {"args": vars(args), "backend": keras.backend.backend(), "results": results,
+              "checks": checks, "seconds": total,
+              "command": "python tools/calibrate_suite.py " + " ".join(sys.argv[1:])}
+    paths = [os.path.join(args.output_dir, "calibration.json")]
+    if args.save_to_package:
+        paths.append(calibration_path(args.difficulty, args.num_frames, args.image_size))
+    for path in paths:
+        with open(path, "w") as f:
+            json.dump(record, f, indent=2)
+    with open(os.path.join(args.output_dir, "calibration.md"), "w") as f:
+        f.write(table + "\n\n" + "\n".join(check_lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
