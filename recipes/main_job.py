@@ -190,8 +190,9 @@ def run_pretraining_process(args, name):
 
 def evaluate(args, backbone, splits):
     """The suite's readout protocol on one frozen backbone."""
+    # The MAE presets keep the decoder blocks (4 of 8); read the encoder.
     rows = kl.evaluation.protocol.evaluate_frozen_backbone(
-        backbone, splits, depth_fractions=args.depth_fractions,
+        backbone, splits, depth_fractions=args.depth_fractions, num_layers=NUM_ENCODER_LAYERS,
         learning_rates=args.learning_rates, num_steps=args.readout_steps,
         num_seeds=args.num_seeds, verbose=bool(args.verbose))
     row = {task: kl.evaluation.protocol.interval_row(rows[task]["test"]) for task in TASKS}

@@ -131,3 +131,37 @@ def test_bootstrap_interval_covers_the_truth_and_narrows_with_data():
         kl.evaluation.bootstrap_interval(np.array([0.5, np.nan]))
     with pytest.raises(ValueError, match="one shape"):
         kl.evaluation.bootstrap_interval(np.ones((2, 3)), np.ones((2, 4)))
+
+
+def test_depth_readout_starts_at_the_per_pixel_prior(tmp_path):
+    rng = np.random.default_rng(5)
+    depths = rng.uniform(1.0, 12.0, (20, 4, 16, 16)).astype("float32")
+    features = rng.normal(size=(20, 8, 6)).astype("float32")
+    estimator = kl.ReadoutDepthEstimator((4, 16, 16), readout_type="linear")
+    estimator.adapt(features, depths)
+    valid = (depths > 0.001) & (depths < 10.0)
+    prior = np.where(valid, depths, 0).sum(0) / np.maximum(valid.sum(0), 1)
+    prior = np.where(valid.sum(0) > 0, prior, depths[valid].mean())
+    np.testing.assert_allclose(to_numpy(estimator.depth_offset), prior, rtol=1e-5)
+    # The linear head starts at zero output plus a zero bias: the prior.
+    head = estimator.readout.head
+    head.kernel.assign(np.zeros(head.kernel.shape, "float32"))
+    np.testing.assert_allclose(to_numpy(estimator(features[:2])), np.stack([prior] * 2),
+                               rtol=1e-5)
+    restored = keras_file_round_trip(estimator, tmp_path, features[:3])
+    np.testing.assert_allclose(to_numpy(restored.depth_offset), prior, rtol=1e-5)
+    with pytest.raises(ValueError, match="depth targets"):
+        estimator.adapt(features, depths[:, :2])
+    with pytest.raises(ValueError, match="No valid depth"):
+        estimator.adapt(features, np.full((20, 4, 16, 16), 50.0, "float32"))
+
+
+def test_linear_probe_with_backbone_round_trips(tmp_path):
+    backbone = kl.VideoViTBackbone.from_preset("video_vit_micro")
+    probe = kl.ReadoutClassifier(3, backbone=backbone, pooled_grid=(2, 1, 1),
+                                 readout_type="linear", feature_layer=1)
+    videos = np.random.default_rng(6).random((6, 4, 16, 16, 3), dtype="float32")
+    probe.adapt(videos)
+    restored = keras_file_round_trip(probe, tmp_path, videos[:2])
+    assert restored.readout_type == "linear" and restored.pooled_grid == (2, 1, 1)
+    assert restored.feature_norm.is_adapted

@@ -102,8 +102,10 @@ def main():
             result = pretrain(args, name, steps)
             backbone = kl.VideoViTBackbone.from_preset(result["preset_dir"])
             seconds = result["train_seconds"]
+        # The MAE presets keep their 4 decoder blocks: read the 4-block encoder.
         rows = protocol.evaluate_frozen_backbone(
-            backbone, splits, num_steps=args.readout_steps, num_seeds=args.num_seeds)
+            backbone, splits, num_layers=4, num_steps=args.readout_steps,
+            num_seeds=args.num_seeds)
         point = {"model": name, "steps": steps, "pretrain_seconds": seconds}
         point.update({task: protocol.interval_row(rows[task]["test"]) for task in protocol.TASKS})
         points.append(point)

@@ -87,12 +87,17 @@ def evaluate_features(features, splits, num_layers, tasks=TASKS, protocol="linea
     return out
 
 
-def evaluate_frozen_backbone(backbone, splits, depth_fractions=(0.5, 1.0), batch_size=64,
-                             **kwargs):
+def evaluate_frozen_backbone(backbone, splits, depth_fractions=(0.5, 1.0), num_layers=None,
+                             batch_size=64, **kwargs):
     """`evaluate_features` on a backbone's frozen features of every split.
 
     The features of all blocks the depth fractions select are computed in
     one forward pass per clip and reused by every readout.
+
+    `num_layers` is the encoder depth the readout depth fractions refer to
+    (defaults to all blocks). Pass it for a backbone saved from a
+    LayerLock / 4DS MAE, whose last blocks are the decoder: the readouts
+    read the encoder.
 
     Example:
     ```python
@@ -104,11 +109,17 @@ def evaluate_frozen_backbone(backbone, splits, depth_fractions=(0.5, 1.0), batch
     rows["motion"]["test"]   # value, low, high (95 %), per_seed
     ```
     """
-    layers = sorted({depth_fraction_to_layer(f, backbone.num_layers) for f in depth_fractions})
+    num_layers = backbone.num_layers if num_layers is None else int(num_layers)
+    if not 1 <= num_layers <= backbone.num_layers:
+        raise ValueError(
+            f"`num_layers` (the encoder depth) must be in [1, {backbone.num_layers}]; "
+            f"received {num_layers}."
+        )
+    layers = sorted({depth_fraction_to_layer(f, num_layers) for f in depth_fractions})
     features = {split: compute_depth_features(backbone, videos_of(data), layers,
                                               batch_size=batch_size)
                 for split, data in splits.items()}
-    return evaluate_features(features, splits, backbone.num_layers,
+    return evaluate_features(features, splits, num_layers,
                              depth_fractions=depth_fractions,
                              token_grid=tuple(backbone.nominal_grid_shape), **kwargs)
 

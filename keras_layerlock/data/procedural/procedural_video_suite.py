@@ -14,7 +14,7 @@ TASKS = ("motion", "appearance", "depth")
 SPLITS = ("train", "validation", "test")
 # 4DS ScanNet protocol: depth targets outside (0.001, 10) m are masked out.
 DEPTH_VALID_RANGE = (0.001, 10.0)
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 3
 _SHARD_SIZE = 256
 
 

@@ -21,8 +21,9 @@ random colours, scale, phase and (for the isotropic patterns) orientation.
 
 Depth (the ScanNet-like task) has structure beyond a layout prior: the
 back wall's distance varies from clip to clip (its line with the floor
-gives it away), and the actor has a fixed physical size, so its image size
-gives its distance.
+and the image-space period of its pattern, fixed in metres, give it away),
+and the actor has a fixed physical size, so its image size gives its
+distance.
 
 Difficulty levels:
 
@@ -57,8 +58,10 @@ DIFFICULTIES = ("standard", "cluttered")
 # invalid depth pixels to mask.
 WALL_DEPTH_RANGE = (8.0, 13.0)
 FLOOR_HEIGHT_RANGE = (-2.6, -2.4)
-# Image-space period of the environment pattern, in image widths at the wall.
-_PATTERN_PERIOD_RANGE = (0.16, 0.26)
+# Period of the environment pattern in metres. Fixed in the world, so its
+# period in the image shrinks with distance: a local (texture-gradient) cue
+# to the wall's depth, besides the wall-floor line.
+_PATTERN_PERIOD_RANGE = (1.6, 2.0)
 
 
 def _rotation_z(angles):
@@ -186,7 +189,7 @@ def sample_scene(rng, num_frames, difficulty="standard"):
     camera_positions = rng.uniform(-0.1, 0.1, 3)[None] + drift[None] * tau[:, None]
     camera_yaws = (rng.uniform(-0.05, 0.05) + rng.uniform(-0.08, 0.08) * tau) * camera_scale
     light = np.array([rng.uniform(-0.6, 0.6), rng.uniform(0.5, 1.0), -1.0])
-    period = rng.uniform(*_PATTERN_PERIOD_RANGE) * wall_depth
+    period = rng.uniform(*_PATTERN_PERIOD_RANGE)
     pattern = sample_scene_pattern(rng, APPEARANCE_CLASSES[appearance], period)
     background = {
         "wall_depth": wall_depth,

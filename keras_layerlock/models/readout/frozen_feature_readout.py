@@ -1,6 +1,7 @@
 import math
 
 import keras
+import keras_hub
 import numpy as np
 from keras import ops
 
@@ -158,9 +159,12 @@ class FrozenFeatureReadout(keras.Model):
         if self.feature_norm is not None and not self.feature_norm.built:
             self.feature_norm.build(shape)
         if self._needs_position_embedding and self.position_embedding is None:
-            self.position_embedding = self.add_weight(
-                name="position_embedding", shape=tuple(shape[1:]),
-                initializer=keras.initializers.RandomNormal(stddev=1.0))
+            # A sub-layer, not a weight of the model: saved by name, so a
+            # model built lazily and one built in `__init__` load alike.
+            self.position_embedding = keras_hub.layers.PositionEmbedding(
+                int(shape[1]), initializer=keras.initializers.RandomNormal(stddev=1.0),
+                name="position_embedding")
+            self.position_embedding.build(shape)
         if not self.readout.built:
             self.readout.build(shape)
         self.built = True
@@ -204,7 +208,7 @@ class FrozenFeatureReadout(keras.Model):
         if self.feature_norm is not None:
             features = self.feature_norm(features)
         if self.position_embedding is not None:
-            features = features + ops.cast(self.position_embedding, features.dtype)
+            features = features + ops.cast(self.position_embedding(features), features.dtype)
         return features
 
     def adapt(self, inputs, targets=None, batch_size=64):
