@@ -57,7 +57,14 @@ def test_calibration_files_are_checked(tmp_path, monkeypatch):
     monkeypatch.setattr(calibration_module, "CALIBRATION_DIR", str(tmp_path))
     with pytest.raises(ValueError, match="calibrate_suite.py"):
         kl.data.procedural.suite_calibration("standard", 8, 32)
-    record = {"args": {"num_train": 4096, "num_test": 1024}, "results": {}, "checks": {}}
+    fingerprint = kl.data.ProceduralVideoSuite(8, 32).fingerprint()
+    record = {"args": {"num_train": 4096, "num_test": 1024}, "results": {}, "checks": {},
+              "suite_fingerprint": "procedural_standard_8x32x32_s0_old"}
+    with open(calibration_module.calibration_path("standard", 8, 32), "w") as f:
+        json.dump(record, f)
+    with pytest.raises(ValueError, match="not on the current"):
+        kl.data.procedural.suite_calibration("standard", 8, 32)
+    record["suite_fingerprint"] = fingerprint
     with open(calibration_module.calibration_path("standard", 8, 32), "w") as f:
         json.dump(record, f)
     loaded = kl.data.procedural.suite_calibration("standard", 8, 32, num_train=4096)

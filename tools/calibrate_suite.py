@@ -112,7 +112,8 @@ def main():
     total = time.perf_counter() - start
     print("\n" + table + "\n\n" + "\n".join(check_lines))
     print(f"\n{total:.0f} s on {keras.backend.backend()}")
-    record = {"args": vars(args), "backend": keras.backend.backend(), "results": results,
+    record = {"args": vars(args), "suite_fingerprint": suite.fingerprint(),
+              "backend": keras.backend.backend(), "results": results,
               "checks": checks, "seconds": total,
               "command": "python tools/calibrate_suite.py " + " ".join(sys.argv[1:])}
     paths = [os.path.join(args.output_dir, "calibration.json")]

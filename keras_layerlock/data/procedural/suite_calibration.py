@@ -45,6 +45,17 @@ def suite_calibration(difficulty="standard", num_frames=8, image_size=32, num_tr
         )
     with open(path) as f:
         calibration = json.load(f)
+    # The suite's fingerprint changes with its format version: a calibration
+    # of an older rendering of the clips does not describe the current one.
+    from keras_layerlock.data.procedural.procedural_video_suite import ProceduralVideoSuite
+
+    current = ProceduralVideoSuite(num_frames, image_size, difficulty=difficulty).fingerprint()
+    if calibration.get("suite_fingerprint") != current:
+        raise ValueError(
+            f"The calibration in {path} was measured on suite "
+            f"{calibration.get('suite_fingerprint')!r}, not on the current {current!r}. "
+            "Re-run tools/calibrate_suite.py --save_to_package."
+        )
     for key, value in (("num_train", num_train), ("num_test", num_test)):
         if value is not None and calibration["args"][key] != value:
             raise ValueError(
