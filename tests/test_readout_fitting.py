@@ -1,7 +1,6 @@
 """Readouts that work with few labels and few steps: feature statistics kept
 in the model, pooled probes, the short-budget schedule, intervals."""
 
-import keras
 import numpy as np
 import pytest
 

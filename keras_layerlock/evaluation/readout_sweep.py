@@ -1,5 +1,4 @@
 import itertools
-import math
 import time
 
 import keras
@@ -291,9 +290,3 @@ def readout_sweep(task, train_features, train_targets, val_features, val_targets
         output["test"] = interval
     return output
 
-
-def token_grid_of(backbone):
-    """The `(T, H, W)` token grid of a backbone's nominal input."""
-    grid = tuple(int(g) for g in backbone.nominal_grid_shape)
-    assert math.prod(grid) > 0
-    return grid
