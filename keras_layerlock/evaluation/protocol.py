@@ -15,6 +15,7 @@ from keras_layerlock.evaluation.readout_sweep import depth_fraction_to_layer
 from keras_layerlock.evaluation.readout_sweep import per_clip_scores
 from keras_layerlock.evaluation.readout_sweep import readout_sweep
 from keras_layerlock.evaluation.readout_sweep import train_readout
+from keras_layerlock.models.readout.depth_losses import depth_prior
 from keras_layerlock.utils.video_patches import patchify
 
 TASKS = ("motion", "appearance", "depth")
@@ -184,13 +185,9 @@ def trivial_baselines(splits, task):
         chance = 1.0 / num_classes
         return {"chance": {"value": chance, "low": chance, "high": chance},
                 "majority": bootstrap_interval(correct)}
-    valid = (train > 0.001) & (train < 10.0)
-    mean = train[valid].mean()
-    counts = valid.sum(0)
-    per_pixel = np.where(counts > 0,
-                         np.where(valid, train, 0).sum(0) / np.maximum(counts, 1), mean)
+    prior = depth_prior(train)
     out = {}
-    for name, prediction in (("constant", np.full(test.shape, mean, "float32")),
-                             ("per_pixel_prior", np.broadcast_to(per_pixel, test.shape))):
+    for name, prediction in (("constant", np.full(test.shape, prior["mean"], "float32")),
+                             ("per_pixel_prior", np.broadcast_to(prior["per_pixel"], test.shape))):
         out[name] = bootstrap_interval(*per_clip_scores(kind, prediction, test))
     return out

@@ -6,6 +6,32 @@ DEPTH_VALID_MIN = 0.001
 DEPTH_VALID_MAX = 10.0
 
 
+def depth_prior(depths):
+    """Statistics of valid training depths (NumPy `(n, T, H, W)` in metres).
+
+    Returns:
+        dict `per_pixel` (each pixel's mean valid depth, the overall mean
+        where a pixel is never valid), `mean` and `std` of all valid depths.
+
+    Raises:
+        ValueError: when no depth lies inside (0.001, 10) m.
+    """
+    import numpy as np
+
+    depths = np.asarray(depths, "float64")
+    mask = (depths > DEPTH_VALID_MIN) & (depths < DEPTH_VALID_MAX)
+    if not mask.any():
+        raise ValueError(
+            f"No valid depth target (inside ({DEPTH_VALID_MIN}, {DEPTH_VALID_MAX}) m); "
+            f"received depths in [{depths.min()}, {depths.max()}]."
+        )
+    valid = depths[mask]
+    counts = mask.sum(axis=0)
+    per_pixel = np.where(mask, depths, 0.0).sum(axis=0) / np.maximum(counts, 1)
+    return {"per_pixel": np.where(counts > 0, per_pixel, valid.mean()),
+            "mean": float(valid.mean()), "std": float(valid.std())}
+
+
 def depth_valid(depth):
     """Mask of depths inside (0.001, 10) m: targets outside are ignored."""
     return ops.logical_and(depth > DEPTH_VALID_MIN, depth < DEPTH_VALID_MAX)

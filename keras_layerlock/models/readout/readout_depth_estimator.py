@@ -1,13 +1,11 @@
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
-from keras_layerlock.models.readout.depth_losses import DEPTH_VALID_MAX
-from keras_layerlock.models.readout.depth_losses import DEPTH_VALID_MIN
 from keras_layerlock.models.readout.depth_losses import AbsRel
 from keras_layerlock.models.readout.depth_losses import MaskedDepthL2
+from keras_layerlock.models.readout.depth_losses import depth_prior
 from keras_layerlock.models.readout.frozen_feature_readout import FrozenFeatureReadout
 from keras_layerlock.utils.video_patches import normalize_patch_size
 from keras_layerlock.utils.video_patches import unpatchify
@@ -85,18 +83,9 @@ class ReadoutDepthEstimator(FrozenFeatureReadout):
                 f"Expected depth targets (n, {', '.join(map(str, self.depth_shape))}); "
                 f"received shape {targets.shape}."
             )
-        targets = targets.astype("float64")
-        mask = (targets > DEPTH_VALID_MIN) & (targets < DEPTH_VALID_MAX)
-        if not mask.any():
-            raise ValueError(
-                f"No valid depth target (inside ({DEPTH_VALID_MIN}, {DEPTH_VALID_MAX}) m) "
-                "to adapt to."
-            )
-        valid = targets[mask]
-        counts = mask.sum(axis=0)
-        per_pixel = np.where(mask, targets, 0.0).sum(axis=0) / np.maximum(counts, 1)
-        self.depth_offset.assign(np.where(counts > 0, per_pixel, valid.mean()).astype("float32"))
-        self.depth_scale.assign(float(max(valid.std(), 1e-3)))
+        prior = depth_prior(targets)
+        self.depth_offset.assign(prior["per_pixel"].astype("float32"))
+        self.depth_scale.assign(max(prior["std"], 1e-3))
 
     def compile(self, optimizer="adamw", loss="auto", metrics="auto", **kwargs):
         """Defaults: AdamW, `MaskedDepthL2`, `AbsRel`."""
