@@ -178,6 +178,43 @@ def test_loss_after_switch_is_l2_to_scheduled_block_at_masked_positions():
     )
 
 
+def test_raw_pixel_loss_weight_adds_raw_pixels_beside_normalised_ones():
+    x = videos(BATCH, seed=4)
+    patches = to_numpy(kl.utils.patchify(x, (2, 8, 8)))
+    model = make_model(norm_pix_loss=True, raw_pixel_loss_weight=9.0)
+    out = model(x)
+    ids = to_numpy(out["predicted_ids"])
+    pixels = np.take_along_axis(patches, ids[..., None], 1)
+    normalised = (pixels - pixels.mean(-1, keepdims=True)) / np.sqrt(
+        pixels.var(-1, keepdims=True, ddof=1) + 1e-6)
+    targets, predictions = to_numpy(out["targets"]), to_numpy(out["predictions"])
+    patch_dim = pixels.shape[-1]
+    assert targets.shape[-1] == predictions.shape[-1] == 2 * patch_dim
+    np.testing.assert_allclose(targets[..., :patch_dim], normalised, atol=1e-4)
+    np.testing.assert_allclose(targets[..., patch_dim:], 3.0 * pixels, atol=1e-5)
+    # (mse_normalised + weight * mse_raw) / 2, the raw half predicted x 3.
+    mse_normalised = np.mean((predictions[..., :patch_dim] - normalised) ** 2)
+    mse_raw = np.mean((predictions[..., patch_dim:] / 3.0 - pixels) ** 2)
+    loss = float(to_numpy(model.compute_loss(x=x, y_pred=out)))
+    np.testing.assert_allclose(loss, (mse_normalised + 9.0 * mse_raw) / 2, rtol=1e-4)
+    restored = kl.LayerLockMAE.from_config(model.get_config())
+    assert restored.raw_pixel_loss_weight == 9.0 and restored.norm_pix_loss
+    # Latent targets after an event are unchanged by the option.
+    model.set_layerlock_state(frozen_depth=1, target_layer=1)
+    assert to_numpy(model(x)["targets"]).shape[-1] == 32
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(raw_pixel_loss_weight=1.0), "norm_pix_loss=True"),
+    (dict(norm_pix_loss=True, raw_pixel_loss_weight=-1.0), "finite number >= 0"),
+    (dict(norm_pix_loss=True, raw_pixel_loss_weight=float("nan")), "finite number >= 0"),
+    (dict(norm_pix_loss=True, raw_pixel_loss_weight="16"), "received '16'"),
+])
+def test_raw_pixel_loss_weight_rejects_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_model(**kwargs)
+
+
 def test_all_frozen_layers_target_mode():
     model = compile_model(make_model(target_mode="all"))
     model.set_layerlock_state(frozen_depth=2, target_layer=2)

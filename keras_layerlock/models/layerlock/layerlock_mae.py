@@ -6,10 +6,12 @@ from keras_layerlock.layers.masked_token_predictor import MaskedTokenPredictor
 from keras_layerlock.models.layerlock.layerlock_model import LayerLockModel
 from keras_layerlock.layers.token_masking import TokenMasking
 from keras_layerlock.utils.video_patches import gather_positions
-from keras_layerlock.utils.video_patches import standardize_last_axis
 from keras_layerlock.utils.video_patches import grid_positions
 from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import patchify
+from keras_layerlock.utils.pixel_targets import check_pixel_target_options
+from keras_layerlock.utils.pixel_targets import pixel_target_dim
+from keras_layerlock.utils.pixel_targets import pixel_targets
 
 DECODER_TYPES = ("layerlock", "mae")
 
@@ -63,6 +65,16 @@ class LayerLockMAE(LayerLockModel):
         norm_pix_loss: bool. Normalise pixel targets per patch (MAE's
             `norm_pix_loss`: mean and sample variance of each tubelet's
             pixels); defaults to False.
+        raw_pixel_loss_weight: float >= 0, with `norm_pix_loss=True` only.
+            When positive, the pixel head predicts each masked tubelet both
+            normalised and raw, and the pixel loss is
+            `(mse_normalised + raw_pixel_loss_weight * mse_raw) / 2`.
+            Normalised targets keep texture (the look of a scene) and drop
+            each patch's mean colour and contrast, where raw targets keep
+            where things are; on the procedural suite a tiny MAE reads out
+            appearance well only with the first and motion only with the
+            second (README, "Main job"). Defaults to 0 (MAE's
+            `norm_pix_loss` alone).
         latent_loss_patch_fraction: float in (0, 1]; defaults to 1.0.
         decoder: `"layerlock"` or `"mae"`.
         decoder_hidden_dim, decoder_num_layers, decoder_num_heads,
@@ -108,6 +120,7 @@ class LayerLockMAE(LayerLockModel):
         mask_ratio=0.95,
         masking="random",
         norm_pix_loss=False,
+        raw_pixel_loss_weight=0.0,
         latent_loss_patch_fraction=1.0,
         decoder="layerlock",
         decoder_hidden_dim=None,
@@ -147,7 +160,8 @@ class LayerLockMAE(LayerLockModel):
         self.token_masking = TokenMasking(
             mask_ratio, masking, seed, dtype=self.dtype_policy, name="token_masking"
         )
-        self.norm_pix_loss = bool(norm_pix_loss)
+        self.norm_pix_loss, self.raw_pixel_loss_weight = check_pixel_target_options(
+            norm_pix_loss, raw_pixel_loss_weight)
         self.latent_loss_patch_fraction = float(latent_loss_patch_fraction)
         if target_mode not in ("newest", "all"):
             raise ValueError(f"`target_mode` must be 'newest' or 'all'; received {target_mode!r}.")
@@ -206,7 +220,8 @@ class LayerLockMAE(LayerLockModel):
             query_dim = hidden
         self.query_dim = query_dim
         self.pixel_head = keras.layers.Dense(
-            self.backbone.patch_embedding.patch_dim, dtype=policy, name="pixel_head"
+            pixel_target_dim(self.backbone.patch_embedding.patch_dim, self.raw_pixel_loss_weight),
+            dtype=policy, name="pixel_head",
         )
         self.latent_head = keras.layers.Dense(hidden, dtype=policy, name="latent_head")
         # With target_mode="all", one more head per further encoder block.
@@ -318,10 +333,8 @@ class LayerLockMAE(LayerLockModel):
             targets = ops.stop_gradient(gather_tokens(full, masked_ids))
         else:
             targets = gather_tokens(patches, masked_ids)
-            targets = ops.cast(targets, self.compute_dtype)
-            if self.norm_pix_loss:
-                # MAE's norm_pix_loss: sample variance, epsilon 1e-6.
-                targets = standardize_last_axis(targets, epsilon=1e-6, unbiased=True)
+            targets = pixel_targets(ops.cast(targets, self.compute_dtype), self.norm_pix_loss,
+                                    self.raw_pixel_loss_weight)
 
         decoded = self._decode(x, visible_positions, predicted_positions, training)
         if target == 0:
@@ -404,6 +417,7 @@ class LayerLockMAE(LayerLockModel):
             "mask_ratio": self.mask_ratio,
             "masking": self.masking,
             "norm_pix_loss": self.norm_pix_loss,
+            "raw_pixel_loss_weight": self.raw_pixel_loss_weight,
             "latent_loss_patch_fraction": self.latent_loss_patch_fraction,
             "decoder": self.decoder,
             "decoder_hidden_dim": self.decoder_hidden_dim,
