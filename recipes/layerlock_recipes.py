@@ -81,9 +81,9 @@ RECIPES = {
     # 16 visible tokens (0.95 would keep 3). Encoder of 4 blocks + 4 decoder.
     # Pixel targets both normalised per patch (MAE's norm_pix_loss) and raw:
     # measured on the procedural suite after 1,500 steps (linear probes on
-    # 4,096 clips, validation accuracy; random init: appearance 0.36,
-    # motion 0.29), raw targets alone give appearance 0.33 / motion 0.46,
-    # normalised alone 0.63 / 0.19, both 0.57 / 0.41. Raw pixels in [0, 1]
+    # block 2, 4,096 clips, validation accuracy; random init: appearance
+    # 0.36, motion 0.28), raw targets alone give appearance 0.34 / motion
+    # 0.45, normalised alone 0.63 / 0.19, both 0.53 / 0.41. Raw pixels in [0, 1]
     # vary about 16 times less than normalised ones, hence the weight.
     "tiny": {
         "backbone": "video_vit_tiny",
