@@ -15,8 +15,12 @@ procedural suite, on the same clips with the same budget and seed, as:
 
 Every `--eval_every` steps it measures, on held-out clips, the effective
 rank and per-dimension spread of the encoder's mean-pooled features
-(`feature_collapse_statistics`) and the k-NN (k=20) accuracy of the
-appearance and motion tasks. Writes `collapse.json` and `collapse.png`.
+(`feature_collapse_statistics`), and reads appearance and motion out of
+the encoder's last block with the main job's probe (a linear readout on
+the standardised tokens, `--probe_steps` steps at lr 1e-3, trained on
+`--num_probe_train` clips and scored on `--num_probe_test` others), plus
+the k-NN (k=20) accuracy of the mean-pooled features. Writes
+`collapse.json` and `collapse.png`.
 
 Usage:
     python tools/collapse_experiment.py [--steps 1200] [--eval_every 100]
@@ -36,6 +40,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import keras_layerlock as kl  # noqa: E402
+from keras_layerlock.evaluation import protocol  # noqa: E402
+from keras_layerlock.evaluation.readout_sweep import compute_depth_features  # noqa: E402
+from keras_layerlock.evaluation.readout_sweep import train_readout  # noqa: E402
 from recipes.layerlock_recipes import build  # noqa: E402
 from recipes.layerlock_recipes import scaled_schedule  # noqa: E402
 
@@ -47,9 +54,10 @@ class Probe(keras.callbacks.Callback):
     also gets the mean loss of the steps since the previous row.
     """
 
-    def __init__(self, every, eval_sets, layer, losses):
+    def __init__(self, every, eval_sets, layer, losses, probe_steps):
         super().__init__()
         self.every, self.eval_sets, self.layer = every, eval_sets, layer
+        self.probe_steps = probe_steps
         self.losses = losses
         self.rows, self.step = [], 0
 
@@ -60,12 +68,20 @@ class Probe(keras.callbacks.Callback):
         n_train = self.eval_sets["num_train"]
         stats = kl.feature_collapse_statistics(features[n_train:])
         row = {"step": self.step, **{k: float(keras.ops.convert_to_numpy(v)) for k, v in stats.items()}}
+        tokens = compute_depth_features(model.backbone, videos, [self.layer])[self.layer]
+        grid = model.backbone.grid_shape(videos.shape)
         for task in ("appearance", "motion"):
             labels = self.eval_sets[task]
             accuracy = kl.evaluation.knn_accuracy(
                 features[:n_train], labels[:n_train], features[n_train:], labels[n_train:], k=20
             )
             row[f"knn_{task}"] = accuracy[20]
+            probe = train_readout(
+                "classification", tokens[:n_train], labels[:n_train], tokens[n_train:],
+                labels[n_train:], 1e-3, self.probe_steps, token_grid=grid,
+                num_classes=kl.data.ProceduralVideoSuite.num_classes(task),
+                **protocol.READOUT_PROTOCOLS["linear"])
+            row[f"probe_{task}"] = probe["metric"]
         row["frozen_depth"] = int(model.frozen_depth)
         self.rows.append(row)
 
@@ -100,7 +116,8 @@ def run(name, args, train_videos, eval_sets):
         model = kl.LayerLockMAE.from_config(config)
     model.compile(optimizer=optimizer)
     step_losses = kl.StepLossHistory()
-    callbacks = [step_losses, Probe(args.eval_every, eval_sets, model.num_encoder_layers, step_losses)]
+    callbacks = [step_losses, Probe(args.eval_every, eval_sets, model.num_encoder_layers, step_losses,
+                                         args.probe_steps)]
     if name == "layerlock":
         schedule = scaled_schedule("tiny", args.steps)
         callbacks.insert(0, kl.LayerLockCallback(schedule, verbose=0))
@@ -133,10 +150,13 @@ def plot(results, path):
     keys = [
         ("effective_rank", "effective rank of encoder features"),
         ("feature_std", "std of normalised features"),
+        ("probe_appearance", "linear probe: appearance accuracy"),
+        ("probe_motion", "linear probe: motion accuracy"),
         ("knn_appearance", "k-NN (20) appearance accuracy"),
         ("knn_motion", "k-NN (20) motion accuracy"),
     ]
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4))
+    fig, axes = plt.subplots(2, 3, figsize=(18, 8))
+    axes = axes.ravel()
     for result in results:
         steps = [r["step"] for r in result["rows"]]
         for ax, (key, title) in zip(axes, keys):
@@ -162,6 +182,7 @@ def main():
     parser.add_argument("--num_train", type=int, default=2048)
     parser.add_argument("--num_probe_train", type=int, default=1024)
     parser.add_argument("--num_probe_test", type=int, default=512)
+    parser.add_argument("--probe_steps", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", nargs="+",
                         default=["mae", "mae+latent (constant)", "mae+latent (cosine)", "layerlock"])
@@ -189,18 +210,18 @@ def main():
         best_rank = max(r["effective_rank"] for r in result["rows"])
         print(f"   {result['seconds']:.0f} s; effective rank {first['effective_rank']:.2f} -> "
               f"peak {best_rank:.2f} -> {last['effective_rank']:.2f}; feature std "
-              f"{first['feature_std']:.4f} -> {last['feature_std']:.4f}; k-NN appearance "
-              f"{first['knn_appearance']:.3f} -> {last['knn_appearance']:.3f}, motion "
-              f"{first['knn_motion']:.3f} -> {last['knn_motion']:.3f}", flush=True)
+              f"{first['feature_std']:.4f} -> {last['feature_std']:.4f}; probe appearance "
+              f"{first['probe_appearance']:.3f} -> {last['probe_appearance']:.3f}, motion "
+              f"{first['probe_motion']:.3f} -> {last['probe_motion']:.3f}", flush=True)
 
-    print("\nrun                      rank(start/peak/end)    std(end)  kNN app (peak/end)  kNN mot (peak/end)")
+    print("\nrun                      rank(start/peak/end)    std(end)  probe app (peak/end)  probe mot (peak/end)")
     for result in results:
         rows = result["rows"]
         print(f"{result['name']:<24} {rows[0]['effective_rank']:5.2f}/"
               f"{max(r['effective_rank'] for r in rows):5.2f}/{rows[-1]['effective_rank']:5.2f}"
               f"       {rows[-1]['feature_std']:.4f}   "
-              f"{max(r['knn_appearance'] for r in rows):.3f}/{rows[-1]['knn_appearance']:.3f}"
-              f"         {max(r['knn_motion'] for r in rows):.3f}/{rows[-1]['knn_motion']:.3f}")
+              f"{max(r['probe_appearance'] for r in rows):.3f}/{rows[-1]['probe_appearance']:.3f}"
+              f"           {max(r['probe_motion'] for r in rows):.3f}/{rows[-1]['probe_motion']:.3f}")
     os.makedirs(args.output, exist_ok=True)
     with open(os.path.join(args.output, "collapse.json"), "w") as f:
         json.dump({"backend": keras.backend.backend(), "args": vars(args), "results": results}, f, indent=2)
