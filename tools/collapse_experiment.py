@@ -41,14 +41,13 @@ sys.path.insert(0, ROOT)
 
 import keras_layerlock as kl  # noqa: E402
 from keras_layerlock.evaluation import protocol  # noqa: E402
-from keras_layerlock.evaluation.readout_sweep import compute_depth_features  # noqa: E402
 from keras_layerlock.evaluation.readout_sweep import train_readout  # noqa: E402
 from recipes.layerlock_recipes import build  # noqa: E402
 from recipes.layerlock_recipes import scaled_schedule  # noqa: E402
 
 
 class Probe(keras.callbacks.Callback):
-    """Collapse statistics and k-NN accuracy every `every` steps.
+    """Collapse statistics, linear-probe and k-NN accuracy every `every` steps.
 
     `losses` is a `StepLossHistory` earlier in the callback list: each row
     also gets the mean loss of the steps since the previous row.
@@ -64,11 +63,13 @@ class Probe(keras.callbacks.Callback):
     def measure(self):
         model = self.model
         videos = self.eval_sets["videos"]
-        features = kl.evaluation.extract_features(model.backbone, videos, self.layer, "mean", 64)
+        # One forward pass: the probes read the tokens, the statistics and
+        # k-NN their mean.
+        tokens = kl.evaluation.extract_features(model.backbone, videos, self.layer, "tokens", 64)
+        features = tokens.mean(axis=1)
         n_train = self.eval_sets["num_train"]
         stats = kl.feature_collapse_statistics(features[n_train:])
         row = {"step": self.step, **{k: float(keras.ops.convert_to_numpy(v)) for k, v in stats.items()}}
-        tokens = compute_depth_features(model.backbone, videos, [self.layer])[self.layer]
         grid = model.backbone.grid_shape(videos.shape)
         for task in ("appearance", "motion"):
             labels = self.eval_sets[task]

@@ -1,4 +1,4 @@
-"""Pixel targets of masked prediction (MAE, and V-JEPA's LayerLock start)."""
+"""Pixel targets of masked prediction (`LayerLockMAE` before LayerLock's first event)."""
 
 import numpy as np
 from keras import ops
