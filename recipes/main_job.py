@@ -51,7 +51,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import keras_layerlock as kl  # noqa: E402
-from keras_layerlock.training.flops import step_flops  # noqa: E402
+from keras_layerlock.layerlock.flops import step_flops  # noqa: E402
 from recipes.layerlock_recipes import build  # noqa: E402
 from recipes.layerlock_recipes import recipe_callbacks  # noqa: E402
 from recipes.layerlock_recipes import scaled_schedule  # noqa: E402

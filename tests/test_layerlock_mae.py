@@ -387,7 +387,7 @@ def test_adaptive_start_waits_for_the_first_blocks_norms_to_plateau():
 
 
 def test_analytic_flops_fall_with_frozen_depth_and_count_latent_targets():
-    from keras_layerlock.training.flops import layerlock_step_flops
+    from keras_layerlock.layerlock.flops import layerlock_step_flops
 
     model = make_model()
     shape = (4, 4, 16, 16, 3)

@@ -16,7 +16,7 @@ activation memory that freezing saves stands out of allocator and
 compiler noise. With `--repeats` > 1 every measurement is repeated
 (interleaved across backends) and a point reports the median over repeats.
 Also reported: the analytic FLOPs of a step
-(`keras_layerlock.training.flops`). The target: on every backend, the
+(`keras_layerlock.layerlock.flops`). The target: on every backend, the
 measured step-time saving at 3/4 frozen is at least 70 % of the analytic
 FLOP saving, and peak memory falls with frozen depth.
 
@@ -87,7 +87,7 @@ def timing_worker(args):
     import numpy as np
 
     sys.path.insert(0, ROOT)
-    from keras_layerlock.training.flops import layerlock_step_flops
+    from keras_layerlock.layerlock.flops import layerlock_step_flops
 
     keras.utils.set_random_seed(0)
     models = [_build(args.recipe, fraction) for fraction in FRACTIONS]

@@ -15,7 +15,7 @@ from keras_layerlock.evaluation.readout_sweep import depth_fraction_to_layer
 from keras_layerlock.evaluation.readout_sweep import per_clip_scores
 from keras_layerlock.evaluation.readout_sweep import readout_sweep
 from keras_layerlock.evaluation.readout_sweep import train_readout
-from keras_layerlock.models.readout.depth_losses import depth_prior
+from keras_layerlock.losses.masked_depth_l2 import depth_prior
 from keras_layerlock.utils.video_patches import patchify
 
 TASKS = ("motion", "appearance", "depth")

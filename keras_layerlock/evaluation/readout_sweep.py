@@ -6,8 +6,8 @@ import numpy as np
 
 from keras_layerlock.evaluation.bootstrap import bootstrap_interval
 from keras_layerlock.evaluation.feature_extraction import depth_features_in_batches
-from keras_layerlock.models.readout.depth_losses import DEPTH_VALID_MAX
-from keras_layerlock.models.readout.depth_losses import DEPTH_VALID_MIN
+from keras_layerlock.losses.masked_depth_l2 import DEPTH_VALID_MAX
+from keras_layerlock.losses.masked_depth_l2 import DEPTH_VALID_MIN
 from keras_layerlock.models.readout.readout_classifier import ReadoutClassifier
 from keras_layerlock.models.readout.readout_depth_estimator import ReadoutDepthEstimator
 

@@ -1,21 +1,22 @@
 import keras
 from keras import ops
 
+from keras_layerlock.losses.feature_prediction import FEATURE_PREDICTION_LOSSES
+from keras_layerlock.losses.feature_prediction import feature_prediction_loss
 from keras_layerlock.layers.masked_token_predictor import MaskedTokenPredictor
 from keras_layerlock.layers.multiblock_masking import MULTIBLOCK_PRESETS
 from keras_layerlock.layers.multiblock_masking import MultiblockMasking
-from keras_layerlock.models.layerlock.layerlock_model import LayerLockModel
-from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
+from keras_layerlock.models.pretraining.ema_teacher import EMATeacher
+from keras_layerlock.models.pretraining.pretraining_model import PretrainingModel
 from keras_layerlock.utils.video_patches import gather_positions
 from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import grid_positions
 from keras_layerlock.utils.video_patches import standardize_last_axis
 
-LOSS_TYPES = ("l1", "l2")
 
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
-class VJEPA(LayerLockModel):
+class VJEPA(PretrainingModel):
     """V-JEPA feature prediction, with optional LayerLock freezing.
 
     V-JEPA (Bardes et al., "Revisiting Feature Prediction for Learning
@@ -40,7 +41,7 @@ class VJEPA(LayerLockModel):
     teacher used at step `t` is the one V-JEPA uses at step `t` (whose
     update runs at the end of step `t - 1`). The momentum goes linearly from
     `ema_momentum[0]` to `ema_momentum[1]` over `ema_steps` steps, counted
-    by the model's own `ema_step` variable (saved with the weights).
+    by its `EMATeacher`'s step variable (saved with the weights).
 
     Args:
         backbone: a `VideoViTBackbone`, the context encoder; the teacher is
@@ -93,8 +94,8 @@ class VJEPA(LayerLockModel):
         kwargs.setdefault("name", "vjepa")
         super().__init__(backbone, **kwargs)
         backbone = self.backbone
-        if loss not in LOSS_TYPES:
-            raise ValueError(f"`loss` must be one of {LOSS_TYPES}; received {loss!r}.")
+        if loss not in FEATURE_PREDICTION_LOSSES:
+            raise ValueError(f"`loss` must be one of {FEATURE_PREDICTION_LOSSES}; received {loss!r}.")
         if isinstance(masks, str):
             if masks not in MULTIBLOCK_PRESETS:
                 raise ValueError(
@@ -107,19 +108,12 @@ class VJEPA(LayerLockModel):
             mask_configs = [dict(c) for c in masks]
             if not mask_configs:
                 raise ValueError("`masks` must name a preset or hold at least one mask config.")
-        momentum = (ema_momentum, ema_momentum) if isinstance(ema_momentum, (int, float)) else ema_momentum
-        momentum = tuple(float(m) for m in momentum)
-        if len(momentum) != 2 or not all(0.0 <= m <= 1.0 for m in momentum):
-            raise ValueError(
-                "`ema_momentum` must be a float or (start, end) in [0, 1]; "
-                f"received {ema_momentum!r}."
-            )
-        if ema_steps is not None and int(ema_steps) < 1:
-            raise ValueError(f"`ema_steps` must be None or >= 1; received {ema_steps}.")
+        # Validates the momentum and the ramp length.
+        self.ema_teacher = EMATeacher(ema_momentum, ema_steps, dtype="float32", name="ema_teacher")
         self.masks = masks
         self.loss_type = loss
-        self.ema_momentum = momentum
-        self.ema_steps = None if ema_steps is None else int(ema_steps)
+        self.ema_momentum = self.ema_teacher.momentum
+        self.ema_steps = self.ema_teacher.num_steps
         self.seed = seed
         policy = self.dtype_policy
         self.maskings = [
@@ -131,11 +125,7 @@ class VJEPA(LayerLockModel):
             )
             for i, config in enumerate(mask_configs)
         ]
-        teacher_config = backbone.get_config()
-        teacher_config["name"] = "target_encoder"
-        self.target_encoder = VideoViTBackbone.from_config(teacher_config)
-        self.target_encoder.set_weights(backbone.get_weights())
-        self.target_encoder.trainable = False
+        self.target_encoder = EMATeacher.copy_of(backbone, "target_encoder")
 
         hidden = backbone.hidden_dim
         self.predictor_hidden_dim = int(predictor_hidden_dim or max(hidden // 2, 8))
@@ -155,9 +145,6 @@ class VJEPA(LayerLockModel):
             name="predictor",
         )
         self.predictor.build((None, None, hidden))
-        self.ema_step = self.add_weight(
-            name="ema_step", shape=(), initializer="zeros", trainable=False
-        )
         self._init_layerlock(frozen_depth, target_layer)
 
     # ------------------------------------------------------------------ EMA
@@ -177,24 +164,17 @@ class VJEPA(LayerLockModel):
             pairs.append((online.final_norm, teacher.final_norm))
         return pairs
 
+    @property
+    def ema_step(self):
+        """Teacher updates so far (the `EMATeacher`'s counter)."""
+        return self.ema_teacher.step
+
     def ema_momentum_at(self, step):
         """EMA coefficient used at training step `step` (tensor or int)."""
-        start, end = self.ema_momentum
-        if self.ema_steps is None or start == end:
-            return ops.convert_to_tensor(start, "float32")
-        progress = ops.minimum(ops.cast(step, "float32") / float(self.ema_steps), 1.0)
-        return start + (end - start) * progress
+        return self.ema_teacher.momentum_at(step)
 
     def _update_teacher(self):
-        momentum = self.ema_momentum_at(self.ema_step)
-        for online, teacher in self._target_pairs(self.frozen_depth):
-            for source, target in zip(online.weights, teacher.weights):
-                value = ops.stop_gradient(ops.convert_to_tensor(source))
-                mixed = momentum * ops.cast(target, "float32") + (1.0 - momentum) * ops.cast(
-                    value, "float32"
-                )
-                target.assign(ops.cast(mixed, target.dtype))
-        self.ema_step.assign(self.ema_step + 1.0)
+        self.ema_teacher.update(self._target_pairs(self.frozen_depth))
 
     def _on_freeze(self, old_depth, new_depth):
         # The teacher's copy of a frozen block is the frozen block: set it
@@ -207,10 +187,7 @@ class VJEPA(LayerLockModel):
             layers.append((online.patch_embedding, teacher.patch_embedding))
             if online.position_embedding is not None:
                 layers.append((online.position_embedding, teacher.position_embedding))
-        for source, target in layers:
-            for a, b in zip(source.weights, target.weights):
-                # A copy: JAX would otherwise share (and donate twice) one buffer.
-                b.assign(ops.copy(a.value))
+        EMATeacher.copy_weights(layers)
 
     # -------------------------------------------------------------- forward
     def call(self, inputs, training=False):
@@ -271,11 +248,7 @@ class VJEPA(LayerLockModel):
         for predictions, targets, valid in zip(
             y_pred["predictions"], y_pred["targets"], y_pred["target_valid"]
         ):
-            error = ops.cast(predictions, "float32") - ops.cast(targets, "float32")
-            error = ops.abs(error) if self.loss_type == "l1" else ops.square(error)
-            weight = ops.cast(valid, "float32")
-            per_token = ops.mean(error, axis=-1)
-            losses.append(ops.sum(per_token * weight) / ops.maximum(ops.sum(weight), 1.0))
+            losses.append(feature_prediction_loss(predictions, targets, valid, self.loss_type))
         self._track_layerlock_state()
         return ops.mean(ops.stack(losses))
 

@@ -23,7 +23,9 @@ The caller must rebuild the train function afterwards
 model state to the variables before changing `trainable` flags.
 """
 
-from keras.src.utils.tracking import DotNotTrackScope
+from keras_layerlock.utils.keras_internals import optimizer_variable_indices
+from keras_layerlock.utils.keras_internals import optimizer_variable_key
+from keras_layerlock.utils.keras_internals import set_optimizer_trainable_variables
 
 
 def restrict_optimizer(optimizer, trainable_variables):
@@ -42,25 +44,19 @@ def restrict_optimizer(optimizer, trainable_variables):
         return
     known = _original_indices(optimizer)
     keep = list(trainable_variables)
-    unknown = [v.path for v in keep if optimizer._var_key(v) not in known]
+    unknown = [v.path for v in keep if optimizer_variable_key(optimizer, v) not in known]
     if unknown:
         raise ValueError(
             "Cannot restrict the optimizer to variables it was not built "
             f"with: {unknown}. Unfreezing layers needs a fresh optimizer "
             "(compile again)."
         )
-    indices = {optimizer._var_key(v): known[optimizer._var_key(v)] for v in keep}
-    # Outside Keras' attribute tracking, as in `BaseOptimizer.build`:
-    # otherwise the optimizer would adopt the model variables as its own.
-    with DotNotTrackScope():
-        optimizer._trainable_variables = keep
-        optimizer._trainable_variables_indices = indices
+    indices = {optimizer_variable_key(optimizer, v): known[optimizer_variable_key(optimizer, v)] for v in keep}
+    set_optimizer_trainable_variables(optimizer, keep, indices)
 
 
 def _original_indices(optimizer):
     # The first restriction records the build-time index of every variable.
     if not hasattr(optimizer, "_layerlock_build_indices"):
-        optimizer._layerlock_build_indices = dict(
-            optimizer._trainable_variables_indices
-        )
+        optimizer._layerlock_build_indices = dict(optimizer_variable_indices(optimizer))
     return optimizer._layerlock_build_indices

@@ -1,7 +1,9 @@
 import keras
 
-from keras_layerlock.training.layerlock_learning_rate import LayerLockLearningRate
-from keras_layerlock.training.layerlock_schedule import LayerLockSchedule
+from keras_layerlock.layerlock.layerlock_learning_rate import LayerLockLearningRate
+from keras_layerlock.layerlock.layerlock_schedule import LayerLockSchedule
+from keras_layerlock.utils.keras_internals import callback_model
+from keras_layerlock.utils.keras_internals import optimizer_learning_rate_object
 
 
 class LayerLockCallback(keras.callbacks.Callback):
@@ -109,7 +111,7 @@ class LayerLockCallback(keras.callbacks.Callback):
                 f"received a {type(model).__name__}."
             )
         self.schedule.validate_for(model.num_encoder_layers)
-        learning_rate = getattr(model.optimizer, "_learning_rate", None)
+        learning_rate = optimizer_learning_rate_object(model.optimizer)
         if isinstance(learning_rate, LayerLockLearningRate):
             learning_rate.event_steps = (
                 self.schedule.event_steps if self.first_freeze_step is not None else []
@@ -128,7 +130,7 @@ class LayerLockCallback(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         if self._step is None:
             self._step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        model = self._model  # no JAX state sync unless something changes
+        model = callback_model(self)  # no JAX state sync unless something changes
         if self.first_freeze_step is None:
             self._check_plateau()
             if self.first_freeze_step is None:
@@ -173,7 +175,7 @@ class LayerLockCallback(keras.callbacks.Callback):
             config["num_steps_before_first_freeze"] = self._step
             self.schedule = LayerLockSchedule.from_config(config)
             self.first_freeze_step = self._step
-            learning_rate = getattr(self._model.optimizer, "_learning_rate", None)
+            learning_rate = optimizer_learning_rate_object(callback_model(self).optimizer)
             if isinstance(learning_rate, LayerLockLearningRate):
                 learning_rate.event_steps = self.schedule.event_steps
             if self.verbose:

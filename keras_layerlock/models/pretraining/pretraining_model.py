@@ -1,15 +1,22 @@
 import keras
 
 from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
-from keras_layerlock.training.last_value import LastValue
-from keras_layerlock.training.layerlock_learning_rate import LayerLockLearningRate
-from keras_layerlock.training.optimizer_restriction import restrict_optimizer
+from keras_layerlock.metrics.last_value import LastValue
+from keras_layerlock.layerlock.layerlock_learning_rate import LayerLockLearningRate
+from keras_layerlock.layerlock.optimizer_restriction import restrict_optimizer
+from keras_layerlock.utils.keras_internals import optimizer_learning_rate_object
 
 
-class LayerLockModel(keras.Model):
-    """Base class of the models that `LayerLockCallback` drives.
+class PretrainingModel(keras.Model):
+    """The pretraining core: base class of every self-supervised model here.
 
-    Holds what every LayerLock model shares (Erdogan et al., "LayerLock:
+    Masked models (`LayerLockMAE`, `VJEPA`) and the methods built on them
+    share one base, so that a new method gets the compile conventions, the
+    frozen-prefix encoding and LayerLock support by subclassing it; an EMA
+    teacher is a reusable `EMATeacher`. LayerLock itself is a schedule plus
+    a callback (`keras_layerlock.layerlock`) that drives any subclass.
+
+    Holds what every model shares (Erdogan et al., "LayerLock:
     Non-collapsing Representation Learning with Progressive Freezing",
     2025): the LayerLock state (`frozen_depth`, `target_layer`), how a
     state change sets `layer.trainable` and narrows a built optimizer while
@@ -31,6 +38,7 @@ class LayerLockModel(keras.Model):
     Example:
     ```python
     # Subclasses: LayerLockMAE, VJEPA.
+    assert isinstance(model, keras_layerlock.PretrainingModel)
     model = keras_layerlock.LayerLockMAE(backbone)
     model.set_layerlock_state(2, 2)  # blocks 1-2 frozen, target block 2
     ```
@@ -159,7 +167,7 @@ class LayerLockModel(keras.Model):
                 model computes its own).
         """
         optimizer = keras.optimizers.get(optimizer)
-        if not isinstance(optimizer._learning_rate, LayerLockLearningRate) and not optimizer.built:
+        if not isinstance(optimizer_learning_rate_object(optimizer), LayerLockLearningRate) and not optimizer.built:
             config = optimizer.get_config()
             config["learning_rate"] = LayerLockLearningRate(
                 keras.optimizers.schedules.deserialize(config["learning_rate"])
@@ -192,3 +200,7 @@ class LayerLockModel(keras.Model):
         for layer, flag in zip(self.freezable_layers(), flags):
             layer.trainable = flag
         restrict_optimizer(self.optimizer, self.trainable_variables)
+
+
+# The name of this base before it became the core of every method.
+LayerLockModel = PretrainingModel

@@ -3,21 +3,22 @@ import numpy as np
 from keras import ops
 
 from keras_layerlock.layers.masked_token_predictor import MaskedTokenPredictor
-from keras_layerlock.models.layerlock.layerlock_model import LayerLockModel
+from keras_layerlock.models.pretraining.pretraining_model import PretrainingModel
 from keras_layerlock.layers.token_masking import TokenMasking
 from keras_layerlock.utils.video_patches import gather_positions
 from keras_layerlock.utils.video_patches import grid_positions
 from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import patchify
-from keras_layerlock.utils.pixel_targets import check_pixel_target_options
-from keras_layerlock.utils.pixel_targets import pixel_target_dim
-from keras_layerlock.utils.pixel_targets import pixel_targets
+from keras_layerlock.losses.masked_reconstruction import masked_reconstruction_loss
+from keras_layerlock.losses.pixel_targets import check_pixel_target_options
+from keras_layerlock.losses.pixel_targets import pixel_target_dim
+from keras_layerlock.losses.pixel_targets import pixel_targets
 
 DECODER_TYPES = ("layerlock", "mae")
 
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
-class LayerLockMAE(LayerLockModel):
+class LayerLockMAE(PretrainingModel):
     """Video masked autoencoder with LayerLock's progressive freezing.
 
     LayerLock (Erdogan et al., "LayerLock: Non-collapsing Representation
@@ -394,15 +395,13 @@ class LayerLockMAE(LayerLockModel):
         return x[:, num_visible:]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        predictions = ops.cast(y_pred["predictions"], "float32")
-        targets = ops.cast(y_pred["targets"], "float32")
-        loss = ops.mean(ops.square(predictions - targets))
+        loss = masked_reconstruction_loss(y_pred["predictions"], y_pred["targets"])
         if "online_latent_predictions" in y_pred:
-            latent = ops.cast(y_pred["online_latent_predictions"], "float32")
-            latent_targets = ops.cast(y_pred["online_latent_targets"], "float32")
             # The step counter was advanced in this step's forward pass.
             weight = self.online_latent_weight_at(self.online_latent_step - 1.0)
-            loss = loss + weight * ops.mean(ops.square(latent - latent_targets))
+            loss = loss + weight * masked_reconstruction_loss(
+                y_pred["online_latent_predictions"], y_pred["online_latent_targets"]
+            )
         self._track_layerlock_state()
         return loss
 

@@ -2,6 +2,9 @@ import math
 
 import keras
 
+from keras_layerlock.utils.keras_internals import callback_model
+from keras_layerlock.utils.keras_internals import hyperparameter_change_needs_retrace
+
 
 class WeightDecayScheduler(keras.callbacks.Callback):
     """Cosine weight-decay schedule (V-JEPA's 0.04 -> 0.4) during `fit`.
@@ -55,21 +58,21 @@ class WeightDecayScheduler(keras.callbacks.Callback):
         self._step = None
 
     def on_train_batch_begin(self, batch, logs=None):
-        optimizer = self._model.optimizer
+        optimizer = callback_model(self).optimizer
         if self._step is None:
             self._step = int(keras.ops.convert_to_numpy(optimizer.iterations))
         step = self._step - self._step % self.update_every
         value = self.value_at(step)
         if optimizer.weight_decay is None or abs(optimizer.weight_decay - value) > 1e-12:
             optimizer.weight_decay = value
-            if keras.backend.backend() != "torch":
-                self._model.make_train_function(force=True)
+            if hyperparameter_change_needs_retrace():
+                callback_model(self).make_train_function(force=True)
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
         if logs is not None:
-            logs["weight_decay"] = self._model.optimizer.weight_decay
+            logs["weight_decay"] = callback_model(self).optimizer.weight_decay
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["weight_decay"] = self._model.optimizer.weight_decay
+            logs["weight_decay"] = callback_model(self).optimizer.weight_decay

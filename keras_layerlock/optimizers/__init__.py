@@ -1,0 +1,2 @@
+from keras_layerlock.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
+from keras_layerlock.optimizers.layerwise_decay_adamw import layerwise_learning_rate_multipliers

@@ -1,0 +1,78 @@
+"""Every private Keras API and every backend-specific line of the library.
+
+LayerLock changes which variables train in the middle of `fit`. Keras has no
+public API for narrowing a built optimizer, so this module reaches into
+Keras internals; nothing else in the package may. `tests/test_keras_internals.py`
+checks each internal used here and fails loudly (naming the attribute) when
+a Keras release changes one. Supported versions: `SUPPORTED_KERAS` (the
+upper bound in `setup.cfg`).
+
+What is used, and why:
+
+- `keras.src.utils.tracking.DotNotTrackScope`: assigning lists of model
+  variables to an optimizer attribute outside Keras' tracking, as
+  `BaseOptimizer.build` itself does (else the optimizer would adopt the
+  model's variables as its own).
+- `optimizer._var_key`, `optimizer._trainable_variables` and
+  `optimizer._trainable_variables_indices`: how a built optimizer maps a
+  variable to its slots; narrowing them keeps the slots' moments.
+- `optimizer._learning_rate`: the schedule object itself
+  (`optimizer.learning_rate` returns its current value).
+- `callback._model`: the model without the JAX trainer's state sync that
+  `callback.model` performs on every access (a sync per batch would cost a
+  host copy of every variable).
+"""
+
+import keras
+from keras import ops
+
+SUPPORTED_KERAS = (">=3.15", "<3.16")
+
+PRIVATE_OPTIMIZER_ATTRIBUTES = ("_var_key", "_trainable_variables", "_trainable_variables_indices",
+                                "_learning_rate")
+
+
+def _dot_not_track_scope():
+    from keras.src.utils.tracking import DotNotTrackScope
+
+    return DotNotTrackScope()
+
+
+def optimizer_variable_key(optimizer, variable):
+    """The key a built optimizer indexes `variable`'s slots by."""
+    return optimizer._var_key(variable)
+
+
+def optimizer_variable_indices(optimizer):
+    """`{variable key: slot index}` of a built optimizer."""
+    return optimizer._trainable_variables_indices
+
+
+def set_optimizer_trainable_variables(optimizer, variables, indices):
+    """Makes a built optimizer update only `variables` (slot `indices`)."""
+    with _dot_not_track_scope():
+        optimizer._trainable_variables = list(variables)
+        optimizer._trainable_variables_indices = dict(indices)
+
+
+def optimizer_learning_rate_object(optimizer):
+    """The optimizer's learning rate as given (a schedule or a variable)."""
+    return getattr(optimizer, "_learning_rate", None)
+
+
+def callback_model(callback):
+    """`callback.model` without the JAX state sync it triggers."""
+    return callback._model
+
+
+def copy_variable_value(source, target):
+    """`target <- source`, as a copy: JAX would otherwise share (and donate
+    twice) one buffer between the two variables."""
+    target.assign(ops.copy(source.value))
+
+
+def hyperparameter_change_needs_retrace():
+    """Whether a Python-side optimizer hyperparameter change (e.g. weight
+    decay) needs the train function rebuilt: the compiled JAX and
+    TensorFlow steps captured the old value; eager PyTorch reads it anew."""
+    return keras.backend.backend() != "torch"

@@ -1,0 +1,127 @@
+"""The pretraining core: the shared base, the EMA teacher, the private
+Keras internals the library relies on, and the package layout."""
+
+import importlib
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import keras_layerlock as kl
+from keras_layerlock.utils import keras_internals
+from testing_utils import to_numpy
+
+
+def tiny_backbone(seed=0):
+    keras.utils.set_random_seed(seed)
+    return kl.VideoViTBackbone(
+        hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32,
+        patch_size=(2, 8, 8), num_frames=4, image_size=16,
+    )
+
+
+def test_every_pretraining_model_shares_the_core():
+    assert issubclass(kl.LayerLockMAE, kl.PretrainingModel)
+    assert issubclass(kl.VJEPA, kl.PretrainingModel)
+    assert kl.LayerLockModel is kl.PretrainingModel
+
+
+@pytest.mark.parametrize("module, names", [
+    ("keras_layerlock.layerlock", ["LayerLockSchedule", "LayerLockCallback",
+                                   "LayerLockLearningRate", "restrict_optimizer", "step_flops"]),
+    ("keras_layerlock.callbacks", ["StepLossHistory", "WeightDecayScheduler", "CollapseMonitor",
+                                   "LayerLockCallback"]),
+    ("keras_layerlock.losses", ["MaskedDepthL2", "feature_prediction_loss",
+                                "masked_reconstruction_loss", "pixel_targets"]),
+    ("keras_layerlock.metrics", ["AbsRel", "LastValue", "feature_collapse_statistics"]),
+    ("keras_layerlock.optimizers", ["LayerwiseDecayAdamW"]),
+    ("keras_layerlock.models", ["PretrainingModel", "EMATeacher", "LayerLockMAE", "VJEPA"]),
+])
+def test_folders_hold_what_their_names_say(module, names):
+    module = importlib.import_module(module)
+    for name in names:
+        assert hasattr(module, name), f"{module.__name__} lacks {name}"
+
+
+def test_private_keras_use_lives_in_one_module():
+    root = os.path.dirname(kl.__file__)
+    offenders = []
+    for folder, _, files in os.walk(root):
+        for file in files:
+            if not file.endswith(".py") or file == "keras_internals.py":
+                continue
+            text = open(os.path.join(folder, file)).read()
+            for needle in ("keras.src", "._var_key", "._trainable_variables",
+                           "optimizer._learning_rate", "self._model", "backend() ==", "backend() !="):
+                if needle in text:
+                    offenders.append(f"{file}: {needle}")
+    assert not offenders, offenders
+
+
+def test_keras_internals_still_exist():
+    """Fails loudly, naming the attribute, when Keras changes an internal."""
+    from keras.src.utils import tracking
+
+    assert hasattr(tracking, "DotNotTrackScope"), "keras.src.utils.tracking.DotNotTrackScope is gone"
+    variable = keras.Variable(np.zeros((2,), "float32"))
+    optimizer = keras.optimizers.AdamW(1e-3)
+    optimizer.build([variable])
+    for name in keras_internals.PRIVATE_OPTIMIZER_ATTRIBUTES:
+        assert hasattr(optimizer, name), f"keras optimizers no longer have `{name}`"
+    key = keras_internals.optimizer_variable_key(optimizer, variable)
+    assert keras_internals.optimizer_variable_indices(optimizer) == {key: 0}
+    callback = keras.callbacks.Callback()
+    assert hasattr(callback, "_model"), "keras callbacks no longer have `_model`"
+
+
+def test_keras_version_is_supported():
+    low, high = keras_internals.SUPPORTED_KERAS
+    version = tuple(int(p) for p in keras.__version__.split(".")[:2])
+    assert version >= tuple(int(p) for p in low[2:].split(".")[:2])
+    assert version < tuple(int(p) for p in high[1:].split(".")[:2])
+
+
+def test_ema_teacher_update_and_ramp():
+    online = keras.layers.Dense(3)
+    online.build((None, 2))
+    teacher = kl.EMATeacher.copy_of(online, "teacher")
+    assert teacher.trainable is False
+    np.testing.assert_array_equal(to_numpy(teacher.kernel), to_numpy(online.kernel))
+    ema = kl.EMATeacher(momentum=(0.5, 1.0), num_steps=4)
+    old = to_numpy(teacher.kernel)
+    online.kernel.assign(online.kernel + 1.0)
+    ema.update([(online, teacher)])
+    np.testing.assert_allclose(to_numpy(teacher.kernel), old + 0.5, rtol=1e-6)
+    assert float(to_numpy(ema.step)) == 1.0
+    np.testing.assert_allclose(float(to_numpy(ema.momentum_at(2))), 0.75)
+    np.testing.assert_allclose(float(to_numpy(ema.momentum_at(40))), 1.0)
+    kl.EMATeacher.copy_weights([(online, teacher)])
+    np.testing.assert_array_equal(to_numpy(teacher.kernel), to_numpy(online.kernel))
+
+
+def test_ema_teacher_config_round_trip():
+    ema = kl.EMATeacher(momentum=0.99, num_steps=10, name="t")
+    clone = kl.EMATeacher.from_config(ema.get_config())
+    assert clone.momentum == (0.99, 0.99) and clone.num_steps == 10
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"momentum": 1.5}, "momentum"),
+    ({"momentum": (0.9,)}, "momentum"),
+    ({"momentum": "0.9"}, "momentum"),
+    ({"num_steps": 0}, "num_steps"),
+    ({"num_steps": 2.5}, "num_steps"),
+])
+def test_ema_teacher_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kl.EMATeacher(**kwargs)
+
+
+def test_vjepa_uses_the_ema_teacher():
+    model = kl.VJEPA(tiny_backbone(), predictor_num_layers=1, predictor_hidden_dim=8,
+                     ema_momentum=(0.9, 1.0), ema_steps=10,
+                     masks=[{"num_blocks": 1, "spatial_scale": 0.3}])
+    assert isinstance(model.ema_teacher, kl.EMATeacher)
+    assert model.ema_teacher.momentum == (0.9, 1.0)
+    np.testing.assert_allclose(float(to_numpy(model.ema_momentum_at(5))), 0.95, rtol=1e-6)
