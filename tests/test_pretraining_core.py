@@ -65,7 +65,7 @@ def test_keras_internals_still_exist():
 
     assert hasattr(tracking, "DotNotTrackScope"), "keras.src.utils.tracking.DotNotTrackScope is gone"
     variable = keras.Variable(np.zeros((2,), "float32"))
-    optimizer = keras.optimizers.AdamW(1e-3)
+    optimizer = keras.optimizers.AdamW(1e-3, use_ema=True)
     optimizer.build([variable])
     for name in keras_internals.PRIVATE_OPTIMIZER_ATTRIBUTES:
         assert hasattr(optimizer, name), f"keras optimizers no longer have `{name}`"
@@ -125,3 +125,69 @@ def test_vjepa_uses_the_ema_teacher():
     assert isinstance(model.ema_teacher, kl.EMATeacher)
     assert model.ema_teacher.momentum == (0.9, 1.0)
     np.testing.assert_allclose(float(to_numpy(model.ema_momentum_at(5))), 0.95, rtol=1e-6)
+
+
+def small_mae(seed=11):
+    keras.utils.set_random_seed(seed)
+    backbone = kl.VideoViTBackbone(
+        hidden_dim=16, num_layers=4, num_heads=2, intermediate_dim=32,
+        patch_size=(2, 8, 8), num_frames=4, image_size=16,
+    )
+    return kl.LayerLockMAE(backbone, num_decoder_layers=2, mask_ratio=0.75, seed=1)
+
+
+def clips(n=16):
+    return np.random.default_rng(0).random((n, 4, 16, 16, 3), dtype="float32")
+
+
+class AverageRecorder(keras.callbacks.Callback):
+    """Copies the optimizer's moving average of block 1's first kernel
+    before every batch (one `fit`: Keras 3.15 on JAX cannot fit a
+    `use_ema=True` model twice, LayerLock or not)."""
+
+    def __init__(self):
+        super().__init__()
+        self.values = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        kernel = self.model.backbone.transformer_layers[0].weights[0]
+        average = [v for v in self.model.optimizer.variables
+                   if v.path.endswith(kernel.path.replace("/", "_") + "_average")]
+        assert len(average) == 1, [v.path for v in self.model.optimizer.variables][:5]
+        self.values.append(to_numpy(average[0]).copy())
+
+
+def test_optimizer_ema_survives_freezing_events():
+    """`use_ema=True` crashed at the first event (averages paired by position)."""
+    model = small_mae()
+    model.compile(keras.optimizers.AdamW(1e-3, use_ema=True, ema_momentum=0.9))
+    schedule = kl.LayerLockSchedule(2, 2, target_layers=[1, 2])
+    recorder = AverageRecorder()
+    callback = kl.LayerLockCallback(schedule, rewarmup_steps=0, verbose=0)
+    model.fit(clips(8), batch_size=4, epochs=3, callbacks=[callback, recorder], verbose=0)
+    assert model.frozen_depth == 2
+    # Block 1 freezes before step 2: its moving average moved until then, never after.
+    assert not np.array_equal(recorder.values[1], recorder.values[2])
+    for later in recorder.values[3:]:
+        np.testing.assert_array_equal(later, recorder.values[2])
+    for variable in model.trainable_variables:
+        assert np.all(np.isfinite(to_numpy(variable)))
+
+
+def test_gradient_accumulation_schedules_in_optimizer_updates():
+    """With `gradient_accumulation_steps=2` the schedule counts updates, and
+    a second `fit` resumes the schedule (it raised 'never unfreezes')."""
+    model = small_mae()
+    model.compile(keras.optimizers.AdamW(1e-3, gradient_accumulation_steps=2))
+    schedule = kl.LayerLockSchedule(2, 2, target_layers=[1, 2])
+    callback = kl.LayerLockCallback(schedule, rewarmup_steps=0, verbose=0)
+    # 4 batches = 2 updates: the first event happens at update 2, i.e.
+    # before the fifth batch, not before the third.
+    model.fit(clips(16), batch_size=4, epochs=1, callbacks=[callback], verbose=0)
+    assert model.frozen_depth == 0
+    assert int(to_numpy(model.optimizer.iterations)) == 2
+    model.fit(clips(16), batch_size=4, epochs=1, callbacks=[callback], verbose=0)
+    assert [e["step"] for e in callback.events] == [2]
+    assert model.frozen_depth == 1
+    model.fit(clips(16), batch_size=4, epochs=1, callbacks=[callback], verbose=0)
+    assert model.frozen_depth == 2 and [e["step"] for e in callback.events] == [2, 4]

@@ -2,7 +2,9 @@ import math
 
 import keras
 
+from keras_layerlock.utils.keras_internals import accumulation_steps
 from keras_layerlock.utils.keras_internals import callback_model
+from keras_layerlock.utils.keras_internals import optimizer_batch_count
 from keras_layerlock.utils.keras_internals import hyperparameter_change_needs_retrace
 
 
@@ -60,8 +62,12 @@ class WeightDecayScheduler(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         optimizer = callback_model(self).optimizer
         if self._step is None:
-            self._step = int(keras.ops.convert_to_numpy(optimizer.iterations))
-        step = self._step - self._step % self.update_every
+            # Batches counted here, steps are optimizer updates (they differ
+            # under gradient accumulation).
+            self._accumulation = accumulation_steps(optimizer)
+            self._step = optimizer_batch_count(optimizer)
+        step = self._step // self._accumulation
+        step = step - step % self.update_every
         value = self.value_at(step)
         if optimizer.weight_decay is None or abs(optimizer.weight_decay - value) > 1e-12:
             optimizer.weight_decay = value

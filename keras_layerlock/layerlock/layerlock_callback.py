@@ -2,7 +2,9 @@ import keras
 
 from keras_layerlock.layerlock.layerlock_learning_rate import LayerLockLearningRate
 from keras_layerlock.layerlock.layerlock_schedule import LayerLockSchedule
+from keras_layerlock.utils.keras_internals import accumulation_steps
 from keras_layerlock.utils.keras_internals import callback_model
+from keras_layerlock.utils.keras_internals import optimizer_batch_count
 from keras_layerlock.utils.keras_internals import optimizer_learning_rate_object
 
 
@@ -129,8 +131,15 @@ class LayerLockCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._step is None:
-            self._step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            optimizer = self.model.optimizer
+            # Counted in batches, scheduled in optimizer updates: with
+            # gradient accumulation `optimizer.iterations` counts updates.
+            self._accumulation = accumulation_steps(optimizer)
+            self._batches = optimizer_batch_count(optimizer)
+            self._step = self._batches // self._accumulation
         model = callback_model(self)  # no JAX state sync unless something changes
+        if self._batches % self._accumulation:
+            return  # events fall on update boundaries
         if self.first_freeze_step is None:
             self._check_plateau()
             if self.first_freeze_step is None:
@@ -151,7 +160,8 @@ class LayerLockCallback(keras.callbacks.Callback):
             )
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
+        self._batches += 1
+        self._step = self._batches // self._accumulation
 
     def _check_plateau(self):
         if self._step % self.check_every:

@@ -18,6 +18,10 @@ What is used, and why:
   variable to its slots; narrowing them keeps the slots' moments.
 - `optimizer._learning_rate`: the schedule object itself
   (`optimizer.learning_rate` returns its current value).
+- `optimizer._iterations`: batches seen; the public `iterations` counts
+  updates, which differ under gradient accumulation.
+- `optimizer._model_variables_moving_average` (`use_ema=True`): Keras pairs
+  it with `_trainable_variables` by position, so it is narrowed with them.
 - `callback._model`: the model without the JAX trainer's state sync that
   `callback.model` performs on every access (a sync per batch would cost a
   host copy of every variable).
@@ -29,7 +33,7 @@ from keras import ops
 SUPPORTED_KERAS = (">=3.15", "<3.16")
 
 PRIVATE_OPTIMIZER_ATTRIBUTES = ("_var_key", "_trainable_variables", "_trainable_variables_indices",
-                                "_learning_rate")
+                                "_learning_rate", "_iterations", "_model_variables_moving_average")
 
 
 def _dot_not_track_scope():
@@ -53,6 +57,7 @@ def set_optimizer_trainable_variables(optimizer, variables, indices):
     with _dot_not_track_scope():
         optimizer._trainable_variables = list(variables)
         optimizer._trainable_variables_indices = dict(indices)
+    restrict_moving_averages(optimizer, variables, indices)
 
 
 def optimizer_learning_rate_object(optimizer):
@@ -76,3 +81,31 @@ def hyperparameter_change_needs_retrace():
     decay) needs the train function rebuilt: the compiled JAX and
     TensorFlow steps captured the old value; eager PyTorch reads it anew."""
     return keras.backend.backend() != "torch"
+
+
+def optimizer_batch_count(optimizer):
+    """Batches the optimizer has seen (`optimizer.iterations` counts updates:
+    with gradient accumulation over `k` batches it is this count // k)."""
+    return int(ops.convert_to_numpy(optimizer._iterations))
+
+
+def accumulation_steps(optimizer):
+    """Batches per optimizer update (1 without gradient accumulation)."""
+    return int(getattr(optimizer, "gradient_accumulation_steps", None) or 1)
+
+
+def restrict_moving_averages(optimizer, variables, indices):
+    """Keeps an optimizer's EMA slots (`use_ema=True`) paired with the
+    variables it updates. Keras zips `_trainable_variables` with
+    `_model_variables_moving_average` by position, so a narrowed variable
+    list needs the matching sub-list of averages; the full list is kept
+    (in `optimizer.variables`, for checkpoints) and recorded once."""
+    if not getattr(optimizer, "use_ema", False):
+        return
+    if not hasattr(optimizer, "_layerlock_all_moving_averages"):
+        optimizer._layerlock_all_moving_averages = list(optimizer._model_variables_moving_average)
+    averages = optimizer._layerlock_all_moving_averages
+    with _dot_not_track_scope():
+        optimizer._model_variables_moving_average = [
+            averages[indices[optimizer_variable_key(optimizer, v)]] for v in variables
+        ]
