@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import keras
+import pytest
 
 import keras_layerlock as kl
 
@@ -12,6 +13,7 @@ MODELS = ("random_init", "mae", "layerlock_mae", "layerlock_vjepa", "supervised"
 PRETRAINED = MODELS[1:4]
 
 
+@pytest.mark.slow
 def test_main_job_smoke_run_writes_table_plots_and_loadable_presets(tmp_path):
     output = str(tmp_path / "main_job")
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
