@@ -4,16 +4,23 @@ Public API. Everything a user needs is importable from here; submodules are
 implementation detail.
 """
 
+from keras_layerlock import callbacks
 from keras_layerlock import data
 from keras_layerlock import evaluation
+from keras_layerlock import layerlock
 from keras_layerlock import layers
+from keras_layerlock import losses
 from keras_layerlock import metrics
 from keras_layerlock import models
-from keras_layerlock import callbacks
-from keras_layerlock import layerlock
-from keras_layerlock import losses
 from keras_layerlock import optimizers
 from keras_layerlock import utils
+from keras_layerlock.callbacks import CollapseMonitor
+from keras_layerlock.callbacks import StepLossHistory
+from keras_layerlock.callbacks import WeightDecayScheduler
+from keras_layerlock.layerlock import LayerLockCallback
+from keras_layerlock.layerlock import LayerLockLearningRate
+from keras_layerlock.layerlock import LayerLockSchedule
+from keras_layerlock.layerlock import restrict_optimizer
 from keras_layerlock.layers import CrossAttentionReadout
 from keras_layerlock.layers import FeatureStandardization
 from keras_layerlock.layers import LearnedPositionEmbedding3D
@@ -26,24 +33,17 @@ from keras_layerlock.layers import TokenGridPooling
 from keras_layerlock.layers import TokenMasking
 from keras_layerlock.layers import TransformerBlock
 from keras_layerlock.layers import TubeletEmbedding
-from keras_layerlock.callbacks import CollapseMonitor
-from keras_layerlock.callbacks import StepLossHistory
-from keras_layerlock.callbacks import WeightDecayScheduler
-from keras_layerlock.layerlock import LayerLockCallback
-from keras_layerlock.layerlock import LayerLockLearningRate
-from keras_layerlock.layerlock import LayerLockSchedule
-from keras_layerlock.layerlock import restrict_optimizer
 from keras_layerlock.losses import MaskedDepthL2
 from keras_layerlock.metrics import AbsRel
 from keras_layerlock.metrics import LastValue
 from keras_layerlock.metrics import feature_collapse_statistics
+from keras_layerlock.models import VJEPA
 from keras_layerlock.models import EMATeacher
 from keras_layerlock.models import LayerLockMAE
 from keras_layerlock.models import LayerLockModel
 from keras_layerlock.models import PretrainingModel
 from keras_layerlock.models import ReadoutClassifier
 from keras_layerlock.models import ReadoutDepthEstimator
-from keras_layerlock.models import VJEPA
 from keras_layerlock.models import VideoViTBackbone
 from keras_layerlock.models import video_vit_parameter_count
 from keras_layerlock.optimizers import LayerwiseDecayAdamW

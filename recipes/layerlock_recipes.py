@@ -17,7 +17,6 @@ import keras
 import keras_layerlock as kl
 
 
-
 def _4ds(backbone, first_freeze):
     """LayerLock's 4DS ViT-G / ViT-e recipe (supplementary Table 8)."""
     return {

@@ -8,9 +8,9 @@ import sys
 import keras
 import numpy as np
 import pytest
+from testing_utils import to_numpy
 
 import keras_layerlock as kl
-from testing_utils import to_numpy
 
 BACKENDS = ("jax", "torch", "tensorflow")
 TOLERANCE = 1e-4

@@ -1,12 +1,10 @@
-import os
 
-import keras
 import numpy as np
 import pytest
-
-import keras_layerlock as kl
 from testing_utils import keras_file_round_trip
 from testing_utils import to_numpy
+
+import keras_layerlock as kl
 
 
 def micro_backbone():

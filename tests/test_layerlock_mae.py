@@ -3,9 +3,9 @@ import os
 import keras
 import numpy as np
 import pytest
+from testing_utils import to_numpy
 
 import keras_layerlock as kl
-from testing_utils import to_numpy
 
 BATCH = 4
 

@@ -1,14 +1,14 @@
 import keras
 import numpy as np
 import pytest
-
-from keras_layerlock import LearnedPositionEmbedding3D
-from keras_layerlock import RotaryEmbedding3D
-from keras_layerlock import SinCosPositionEmbedding3D
 from testing_utils import config_round_trip
 from testing_utils import grid_coords
 from testing_utils import keras_file_round_trip
 from testing_utils import to_numpy
+
+from keras_layerlock import LearnedPositionEmbedding3D
+from keras_layerlock import RotaryEmbedding3D
+from keras_layerlock import SinCosPositionEmbedding3D
 
 GRID = (2, 3, 4)
 

@@ -7,10 +7,10 @@ import os
 import keras
 import numpy as np
 import pytest
+from testing_utils import to_numpy
 
 import keras_layerlock as kl
 from keras_layerlock.utils import keras_internals
-from testing_utils import to_numpy
 
 
 def tiny_backbone(seed=0):

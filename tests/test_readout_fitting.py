@@ -3,10 +3,10 @@ in the model, pooled probes, the short-budget schedule, intervals."""
 
 import numpy as np
 import pytest
-
-import keras_layerlock as kl
 from testing_utils import keras_file_round_trip
 from testing_utils import to_numpy
+
+import keras_layerlock as kl
 
 
 def positional_features(labels, rng, num_tokens=64, dim=32, signal=0.05):

@@ -3,13 +3,13 @@ import math
 import keras
 import numpy as np
 import pytest
-
-from keras_layerlock import RotaryEmbedding3D
-from keras_layerlock import TransformerBlock
 from testing_utils import config_round_trip
 from testing_utils import grid_coords
 from testing_utils import keras_file_round_trip
 from testing_utils import to_numpy
+
+from keras_layerlock import RotaryEmbedding3D
+from keras_layerlock import TransformerBlock
 
 GRID = (2, 2, 3)
 N = 12

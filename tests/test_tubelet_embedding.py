@@ -1,12 +1,11 @@
+import keras
 import numpy as np
 import pytest
-
-from keras_layerlock import TubeletEmbedding
 from testing_utils import config_round_trip
 from testing_utils import keras_file_round_trip
 from testing_utils import to_numpy
 
-import keras
+from keras_layerlock import TubeletEmbedding
 
 
 def _conv3d_reference(videos, kernel, bias, patch):

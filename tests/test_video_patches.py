@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
+from testing_utils import to_numpy
 
 from keras_layerlock.utils import grid_positions
 from keras_layerlock.utils import patchify
 from keras_layerlock.utils import unpatchify
 from keras_layerlock.utils import video_grid_shape
-from testing_utils import to_numpy
 
 
 @pytest.mark.parametrize("patch", [(2, 8, 8), (1, 4, 8), (4, 16, 16), (2, 16, 8)])

@@ -4,12 +4,12 @@ import os
 import keras
 import numpy as np
 import pytest
+from testing_utils import keras_file_round_trip
+from testing_utils import to_numpy
 
 import keras_layerlock as kl
 from keras_layerlock.utils import gather_positions
 from keras_layerlock.utils import gather_tokens
-from testing_utils import keras_file_round_trip
-from testing_utils import to_numpy
 
 POSITION_ENCODINGS = {
     "rope3d_post_norm": dict(position_encoding="rope3d", rope_placement="post_norm"),

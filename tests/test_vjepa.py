@@ -4,9 +4,9 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from testing_utils import to_numpy
 
 import keras_layerlock as kl
-from testing_utils import to_numpy
 
 GRID = (2, 4, 4)
 BATCH = 4

@@ -4,8 +4,8 @@ import keras
 
 from keras_layerlock.utils.keras_internals import accumulation_steps
 from keras_layerlock.utils.keras_internals import callback_model
-from keras_layerlock.utils.keras_internals import optimizer_batch_count
 from keras_layerlock.utils.keras_internals import hyperparameter_change_needs_retrace
+from keras_layerlock.utils.keras_internals import optimizer_batch_count
 
 
 class WeightDecayScheduler(keras.callbacks.Callback):

@@ -2,9 +2,7 @@ import keras
 from keras import ops
 
 from keras_layerlock.layers.rotary_embedding_3d import RotaryEmbedding3D
-from keras_layerlock.layers.sincos_position_embedding_3d import (
-    SinCosPositionEmbedding3D,
-)
+from keras_layerlock.layers.sincos_position_embedding_3d import SinCosPositionEmbedding3D
 from keras_layerlock.layers.transformer_block import TransformerBlock
 
 

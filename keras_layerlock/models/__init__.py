@@ -5,7 +5,5 @@ from keras_layerlock.models.pretraining.pretraining_model import PretrainingMode
 from keras_layerlock.models.readout.readout_classifier import ReadoutClassifier
 from keras_layerlock.models.readout.readout_depth_estimator import ReadoutDepthEstimator
 from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
-from keras_layerlock.models.video_vit.video_vit_parameter_count import (
-    video_vit_parameter_count,
-)
+from keras_layerlock.models.video_vit.video_vit_parameter_count import video_vit_parameter_count
 from keras_layerlock.models.vjepa.vjepa import VJEPA

@@ -1,4 +1,3 @@
-import numpy as np
 
 from keras_layerlock.data.array_clip_dataset import ArrayClipDataset
 from keras_layerlock.data.procedural.procedural_video_suite import SPLITS

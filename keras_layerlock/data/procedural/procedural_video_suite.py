@@ -154,7 +154,9 @@ class ProceduralVideoSuite:
             "version": _FORMAT_VERSION,
         }
         digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-        return f"procedural_{self.difficulty}_{self.num_frames}x{self.image_size[0]}x{self.image_size[1]}_s{self.seed}_{digest[:8]}"
+        height, width = self.image_size
+        return (f"procedural_{self.difficulty}_{self.num_frames}x{height}x{width}"
+                f"_s{self.seed}_{digest[:8]}")
 
     def _render_range(self, split, start, stop):
         clips = [self.generate(split, i) for i in range(start, stop)]

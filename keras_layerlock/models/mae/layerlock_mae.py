@@ -3,16 +3,16 @@ import numpy as np
 from keras import ops
 
 from keras_layerlock.layers.masked_token_predictor import MaskedTokenPredictor
-from keras_layerlock.models.pretraining.pretraining_model import PretrainingModel
 from keras_layerlock.layers.token_masking import TokenMasking
-from keras_layerlock.utils.video_patches import gather_positions
-from keras_layerlock.utils.video_patches import grid_positions
-from keras_layerlock.utils.video_patches import gather_tokens
-from keras_layerlock.utils.video_patches import patchify
 from keras_layerlock.losses.masked_reconstruction import masked_reconstruction_loss
 from keras_layerlock.losses.pixel_targets import check_pixel_target_options
 from keras_layerlock.losses.pixel_targets import pixel_target_dim
 from keras_layerlock.losses.pixel_targets import pixel_targets
+from keras_layerlock.models.pretraining.pretraining_model import PretrainingModel
+from keras_layerlock.utils.video_patches import gather_positions
+from keras_layerlock.utils.video_patches import gather_tokens
+from keras_layerlock.utils.video_patches import grid_positions
+from keras_layerlock.utils.video_patches import patchify
 
 DECODER_TYPES = ("layerlock", "mae")
 

@@ -1,9 +1,9 @@
 import keras
 
-from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
-from keras_layerlock.metrics.last_value import LastValue
 from keras_layerlock.layerlock.layerlock_learning_rate import LayerLockLearningRate
 from keras_layerlock.layerlock.optimizer_restriction import restrict_optimizer
+from keras_layerlock.metrics.last_value import LastValue
+from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 from keras_layerlock.utils.keras_internals import optimizer_learning_rate_object
 
 

@@ -3,9 +3,9 @@ import math
 import keras
 from keras import ops
 
-from keras_layerlock.metrics.abs_rel import AbsRel
 from keras_layerlock.losses.masked_depth_l2 import MaskedDepthL2
 from keras_layerlock.losses.masked_depth_l2 import depth_prior
+from keras_layerlock.metrics.abs_rel import AbsRel
 from keras_layerlock.models.readout.frozen_feature_readout import FrozenFeatureReadout
 from keras_layerlock.utils.video_patches import normalize_patch_size
 from keras_layerlock.utils.video_patches import unpatchify

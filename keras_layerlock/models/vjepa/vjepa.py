@@ -1,18 +1,17 @@
 import keras
 from keras import ops
 
-from keras_layerlock.losses.feature_prediction import FEATURE_PREDICTION_LOSSES
-from keras_layerlock.losses.feature_prediction import feature_prediction_loss
 from keras_layerlock.layers.masked_token_predictor import MaskedTokenPredictor
 from keras_layerlock.layers.multiblock_masking import MULTIBLOCK_PRESETS
 from keras_layerlock.layers.multiblock_masking import MultiblockMasking
+from keras_layerlock.losses.feature_prediction import FEATURE_PREDICTION_LOSSES
+from keras_layerlock.losses.feature_prediction import feature_prediction_loss
 from keras_layerlock.models.pretraining.ema_teacher import EMATeacher
 from keras_layerlock.models.pretraining.pretraining_model import PretrainingModel
 from keras_layerlock.utils.video_patches import gather_positions
 from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import grid_positions
 from keras_layerlock.utils.video_patches import standardize_last_axis
-
 
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
