@@ -191,3 +191,16 @@ def test_gradient_accumulation_schedules_in_optimizer_updates():
     assert model.frozen_depth == 1
     model.fit(clips(16), batch_size=4, epochs=1, callbacks=[callback], verbose=0)
     assert model.frozen_depth == 2 and [e["step"] for e in callback.events] == [2, 4]
+
+
+def test_tensorboard_logs_a_layerlock_run(tmp_path):
+    """TensorFlow 2.21 no longer brings `tensorboard`; it is a declared
+    dependency, and Keras' TensorBoard callback logs a LayerLock run."""
+    model = small_mae()
+    model.compile(keras.optimizers.AdamW(1e-3))
+    callbacks = [kl.LayerLockCallback(kl.LayerLockSchedule(1, 1, target_layers=[1]),
+                                      rewarmup_steps=0, verbose=0),
+                 keras.callbacks.TensorBoard(log_dir=str(tmp_path), update_freq=1)]
+    model.fit(clips(8), batch_size=4, epochs=1, callbacks=callbacks, verbose=0)
+    events = [f for _, _, files in os.walk(tmp_path) for f in files if "tfevents" in f]
+    assert events, "no TensorBoard event file written"
