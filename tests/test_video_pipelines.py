@@ -188,3 +188,22 @@ def test_tfds_loader_with_mock_data():
     assert 0.0 <= float(np.min(clips)) and float(np.max(clips)) <= 1.0
     with pytest.raises(ValueError, match="video_key"):
         kl.data.load_tfds_video("not_a_video_set", "train")
+
+
+def test_tf_dataset_starts_a_new_epoch_on_each_iteration(video_folder):
+    """It replayed the first epoch's order and augmentation forever."""
+    sampler = VideoClipSampler(num_frames=4, stride=2, crop_size=16, training=True, seed=3)
+    data = VideoFolderDataset(video_folder, sampler=sampler, batch_size=2, workers=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tf_data = data.as_tf_dataset()
+        first = [np.asarray(c) for c, _ in tf_data]
+        second = [np.asarray(c) for c, _ in tf_data]
+    assert len(first) == len(second) == len(data)
+    assert data._epoch == 1
+    assert any(not np.array_equal(a, b) for a, b in zip(first, second))
+    # The second iteration is the PyDataset's second epoch, batch for batch.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, clips in enumerate(second):
+            np.testing.assert_array_equal(clips, data[i][0])

@@ -218,13 +218,27 @@ class VideoFolderDataset(keras.utils.PyDataset):
     def as_tf_dataset(self, num_parallel_calls=None):
         """The same batches as a `tf.data.Dataset` (decoding in parallel).
 
-        Every iteration of the returned dataset is one epoch; call
-        `on_epoch_end()` between epochs to reshuffle, as `fit` does for the
-        `PyDataset` itself.
+        Every iteration of the returned dataset is one epoch, and each new
+        iteration after the first starts the next epoch (new order, new
+        augmentation draws), as `fit` does for the `PyDataset` itself via
+        `on_epoch_end`; `fit` starts one iteration per epoch.
         """
         import tensorflow as tf
 
         clip_shape = (None,) + self.sampler.output_shape
+        self._tf_iterations = 0
+
+        def start_epoch():
+            if self._tf_iterations > 0:
+                self.on_epoch_end()
+            self._tf_iterations += 1
+            return np.int64(0)
+
+        def batches(_):
+            # The py function runs once at the start of every iteration;
+            # its (zero) result feeds the indices so that it runs first.
+            offset = tf.numpy_function(start_epoch, [], tf.int64, stateful=True)
+            return tf.data.Dataset.range(len(self)).map(lambda i: i + offset)
 
         def load(i):
             clips, labels = tf.numpy_function(
@@ -234,7 +248,7 @@ class VideoFolderDataset(keras.utils.PyDataset):
             labels.set_shape((None,))
             return clips, labels
 
-        ds = tf.data.Dataset.range(len(self))
+        ds = tf.data.Dataset.from_tensors(np.int64(0)).flat_map(batches)
         ds = ds.map(load, num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
