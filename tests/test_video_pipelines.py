@@ -207,3 +207,38 @@ def test_tf_dataset_starts_a_new_epoch_on_each_iteration(video_folder):
         warnings.simplefilter("ignore")
         for i, clips in enumerate(second):
             np.testing.assert_array_equal(clips, data[i][0])
+
+
+def test_flat_folder_of_unlabelled_videos_feeds_pretraining(tmp_path):
+    """A flat folder was refused with 'No video files found'."""
+    for i, colour in enumerate(COLOURS.values()):
+        write_video(str(tmp_path / f"v{i}.mp4"), colour)
+    (tmp_path / "broken.mp4").write_bytes(b"")
+    sampler = VideoClipSampler(num_frames=4, stride=2, crop_size=16, training=True, seed=0)
+    data = VideoFolderDataset(str(tmp_path), sampler=sampler, batch_size=2, workers=1)
+    assert not data.labeled and data.class_names is None and len(data.paths) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batch = data[0]
+        assert isinstance(batch, np.ndarray) and batch.shape == (2, 4, 16, 16, 3)
+        tf_batches = [np.asarray(b) for b in data.as_tf_dataset()]
+    assert tf_batches[0].shape[1:] == (4, 16, 16, 3)
+    keras.utils.set_random_seed(0)
+    backbone = kl.VideoViTBackbone(hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32,
+                                   patch_size=(2, 8, 8), num_frames=4, image_size=16)
+    model = kl.LayerLockMAE(backbone, num_decoder_layers=1, mask_ratio=0.5, seed=0)
+    model.compile(keras.optimizers.AdamW(1e-3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        history = model.fit(data, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_folder_layout_errors_say_what_to_do(tmp_path):
+    with pytest.raises(ValueError, match="No video files found.*sub-folder per class"):
+        VideoFolderDataset(str(tmp_path))
+    os.makedirs(tmp_path / "cat")
+    write_video(str(tmp_path / "cat" / "a.mp4"), (255, 0, 0))
+    write_video(str(tmp_path / "b.mp4"), (0, 255, 0))
+    with pytest.raises(ValueError, match="both videos .* and class sub-folders"):
+        VideoFolderDataset(str(tmp_path))

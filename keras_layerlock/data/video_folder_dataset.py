@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from keras_layerlock.data.video_augmentation import VideoClipSampler
+from keras_layerlock.data.video_decoding import VIDEO_EXTENSIONS
 from keras_layerlock.data.video_decoding import VideoDecodeError
 from keras_layerlock.data.video_decoding import decode_video
 from keras_layerlock.data.video_decoding import list_video_files
@@ -52,10 +53,12 @@ class DecodeStatistics:
 
 
 class VideoFolderDataset(keras.utils.PyDataset):
-    """Labelled video clips read from files with OpenCV, for `fit` anywhere.
+    """Video clips read from files with OpenCV, for `fit` anywhere.
 
     Videos come from a folder with one sub-folder per class
-    (`root/class_name/*.mp4`, classes numbered in sorted order) or from a
+    (`root/class_name/*.mp4`, classes numbered in sorted order), from a flat
+    folder of videos (`root/*.mp4`: unlabelled, for self-supervised
+    pretraining; batches are then clips alone, `labeled` is False), or from a
     CSV file of `path,label` rows (labels may be ints or class names; paths
     are relative to the CSV's folder unless absolute). Any container
     OpenCV reads works: mp4, avi, webm, mkv, mov, ...
@@ -118,15 +121,40 @@ class VideoFolderDataset(keras.utils.PyDataset):
         self.statistics = DecodeStatistics()
         paths, labels = self._read_source(source, class_names)
         if not paths:
-            raise ValueError(f"No video files found in {source!r}.")
+            raise ValueError(
+                f"No video files found in {source!r}: expected videos "
+                f"({', '.join(VIDEO_EXTENSIONS)}) in it or in one sub-folder per class."
+            )
         self.paths = paths
         self.labels = np.asarray(labels, "int32")
         self._epoch = 0
         self._order = self._make_order()
 
     def _read_source(self, source, class_names):
+        self.labeled = True
         if os.path.isdir(source):
             items = list_video_files(source)
+            flat = sorted(
+                os.path.join(source, name) for name in os.listdir(source)
+                if name.lower().endswith(VIDEO_EXTENSIONS)
+                and os.path.isfile(os.path.join(source, name))
+            )
+            if flat and items:
+                raise ValueError(
+                    f"{source!r} holds both videos ({len(flat)}, e.g. "
+                    f"{os.path.basename(flat[0])!r}) and class sub-folders "
+                    f"({len(items)} videos); use one layout: class sub-folders "
+                    "for labelled clips, or only videos for unlabelled ones."
+                )
+            if flat:
+                if class_names is not None:
+                    raise ValueError(
+                        f"{source!r} is a flat folder of unlabelled videos; "
+                        f"`class_names`={list(class_names)} needs class sub-folders."
+                    )
+                self.labeled = False
+                self.class_names = None
+                return flat, [-1] * len(flat)
             names = sorted({c for _, c in items}) if class_names is None else list(class_names)
             unknown = sorted({c for _, c in items} - set(names))
             if unknown:
@@ -190,6 +218,8 @@ class VideoFolderDataset(keras.utils.PyDataset):
             clip, label = self._first_readable(position, rng)
             clips.append(clip)
             labels.append(label)
+        if not self.labeled:
+            return np.stack(clips)
         return np.stack(clips), np.asarray(labels, "int32")
 
     def _first_readable(self, position, rng):
@@ -241,6 +271,10 @@ class VideoFolderDataset(keras.utils.PyDataset):
             return tf.data.Dataset.range(len(self)).map(lambda i: i + offset)
 
         def load(i):
+            if not self.labeled:
+                clips = tf.numpy_function(lambda j: self[int(j)], [i], tf.float32, stateful=True)
+                clips.set_shape(clip_shape)
+                return clips
             clips, labels = tf.numpy_function(
                 lambda j: self[int(j)], [i], [tf.float32, tf.int32], stateful=True
             )
