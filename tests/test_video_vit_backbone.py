@@ -193,3 +193,9 @@ def test_dtype_policy_reaches_every_layer():
     out = backbone(videos())
     assert keras.backend.standardize_dtype(out[-1].dtype) == "bfloat16"
     assert all(v.dtype == "float32" for v in backbone.weights)
+
+
+def test_unknown_preset_name_lists_the_available_ones():
+    with pytest.raises(ValueError, match=r"Unknown preset 'video_vit_tinyy'.*Did you mean 'video_vit_tiny'") as info:
+        kl.VideoViTBackbone.from_preset("video_vit_tinyy")
+    assert "video_vit_b" in str(info.value)

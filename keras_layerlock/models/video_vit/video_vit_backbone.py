@@ -1,3 +1,6 @@
+import difflib
+import os
+
 import keras
 from keras_hub.models import Backbone
 
@@ -445,4 +448,18 @@ class VideoViTBackbone(Backbone):
             config = cls.preset_config(preset)
             config.update(kwargs)
             return cls(**config)
+        if isinstance(preset, str) and _looks_like_a_name(preset):
+            close = difflib.get_close_matches(preset, VIDEO_VIT_PRESETS, n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ValueError(
+                f"Unknown preset {preset!r}: not a built-in name and no such "
+                f"directory.{hint} Built-in presets: {sorted(VIDEO_VIT_PRESETS)}; "
+                "or pass a directory written by `save_to_preset`, or a "
+                "`kaggle://` / `hf://` handle."
+            )
         return super().from_preset(preset, load_weights=load_weights, **kwargs)
+
+
+def _looks_like_a_name(preset):
+    """A bare word: no handle scheme, no path separator, no such directory."""
+    return "://" not in preset and os.sep not in preset and "/" not in preset and not os.path.exists(preset)
