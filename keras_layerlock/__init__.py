@@ -13,6 +13,9 @@ from keras_layerlock import losses
 from keras_layerlock import metrics
 from keras_layerlock import models
 from keras_layerlock import optimizers
+
+# Last: the recipes build models from the names above.
+from keras_layerlock import recipes  # noqa: E402
 from keras_layerlock import utils
 from keras_layerlock.callbacks import CollapseMonitor
 from keras_layerlock.callbacks import StepLossHistory

@@ -52,9 +52,9 @@ if ROOT not in sys.path:
 
 import keras_layerlock as kl  # noqa: E402
 from keras_layerlock.layerlock.flops import step_flops  # noqa: E402
-from recipes.layerlock_recipes import build  # noqa: E402
-from recipes.layerlock_recipes import recipe_callbacks  # noqa: E402
-from recipes.layerlock_recipes import scaled_schedule  # noqa: E402
+from keras_layerlock.recipes import build  # noqa: E402
+from keras_layerlock.recipes import recipe_callbacks  # noqa: E402
+from keras_layerlock.recipes import scaled_schedule  # noqa: E402
 
 # name -> (recipe, LayerLock schedule on?)
 PRETRAINING = {

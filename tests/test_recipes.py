@@ -1,15 +1,10 @@
-import os
-import sys
-
 import pytest
 
 import keras_layerlock as kl
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recipes.layerlock_recipes import RECIPES  # noqa: E402
-from recipes.layerlock_recipes import build  # noqa: E402
-from recipes.layerlock_recipes import recipe_callbacks  # noqa: E402
-from recipes.layerlock_recipes import scaled_schedule  # noqa: E402
+from keras_layerlock.recipes import RECIPES
+from keras_layerlock.recipes import build
+from keras_layerlock.recipes import recipe_callbacks
+from keras_layerlock.recipes import scaled_schedule
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))

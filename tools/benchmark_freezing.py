@@ -44,7 +44,7 @@ STEPS_PER_ROUND = 4
 
 def _build(recipe_name, fraction):
     sys.path.insert(0, ROOT)
-    from recipes.layerlock_recipes import build
+    from keras_layerlock.recipes import build
 
     model, _, optimizer = build(recipe_name)
     depth = int(round(fraction * model.num_encoder_layers))

@@ -42,8 +42,8 @@ sys.path.insert(0, ROOT)
 import keras_layerlock as kl  # noqa: E402
 from keras_layerlock.evaluation import protocol  # noqa: E402
 from keras_layerlock.evaluation.readout_sweep import train_readout  # noqa: E402
-from recipes.layerlock_recipes import build  # noqa: E402
-from recipes.layerlock_recipes import scaled_schedule  # noqa: E402
+from keras_layerlock.recipes import build  # noqa: E402
+from keras_layerlock.recipes import scaled_schedule  # noqa: E402
 
 
 class Probe(keras.callbacks.Callback):

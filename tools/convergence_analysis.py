@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import keras_layerlock as kl  # noqa: E402
-from recipes.layerlock_recipes import build  # noqa: E402
+from keras_layerlock.recipes import build  # noqa: E402
 
 
 class FreezeAtStep(keras.callbacks.Callback):

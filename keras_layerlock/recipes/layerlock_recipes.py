@@ -8,7 +8,7 @@ LayerLock supplementary material (Erdogan et al., 2025, Tables 8-10) and the
 b2 0.95, weight decay 0.05, batch 2048, 224 x 224, 16 frames).
 
 Usage:
-    from recipes.layerlock_recipes import RECIPES, build
+    from keras_layerlock.recipes import RECIPES, build
     model, schedule, optimizer = build("tiny", total_steps=600)
 """
 
