@@ -1,6 +1,7 @@
 """Readouts that work with few labels and few steps: feature statistics kept
 in the model, pooled probes, the short-budget schedule, intervals."""
 
+import keras
 import numpy as np
 import pytest
 from testing_utils import keras_file_round_trip
@@ -164,3 +165,21 @@ def test_linear_probe_with_backbone_round_trips(tmp_path):
     restored = keras_file_round_trip(probe, tmp_path, videos[:2])
     assert restored.readout_type == "linear" and restored.pooled_grid == (2, 1, 1)
     assert restored.feature_norm.is_adapted
+
+
+def test_readout_reloaded_from_keras_file_trains_again(tmp_path):
+    """It failed with `no attribute 'optimizer'` (no compile_from_config)."""
+    rng = np.random.default_rng(4)
+    features = rng.normal(size=(32, 6, 4)).astype("float32")
+    labels = (features[:, 0, 0] > 0).astype("int32")
+    classifier = kl.ReadoutClassifier(2, readout_type="linear")
+    classifier.adapt(features)
+    classifier.compile(keras.optimizers.AdamW(1e-2))
+    classifier.fit(features, labels, batch_size=8, epochs=1, verbose=0)
+    path = str(tmp_path / "readout.keras")
+    classifier.save(path)
+    restored = keras.saving.load_model(path)
+    assert int(to_numpy(restored.optimizer.iterations)) == 4
+    history = restored.fit(features, labels, batch_size=8, epochs=1, verbose=0)
+    assert int(to_numpy(restored.optimizer.iterations)) == 8
+    assert np.isfinite(history.history["loss"]).all()
