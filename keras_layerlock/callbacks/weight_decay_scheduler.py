@@ -49,7 +49,7 @@ class WeightDecayScheduler(keras.callbacks.Callback):
         self.update_every = int(update_every or max(1, self.total_steps // 20))
         if self.update_every < 1:
             raise ValueError(f"`update_every` must be >= 1; received {update_every}.")
-        self._step = None
+        self._batches = None
 
     def value_at(self, step):
         """The cosine's value at `step` (held after `total_steps`)."""
@@ -57,16 +57,16 @@ class WeightDecayScheduler(keras.callbacks.Callback):
         return self.end + (self.start - self.end) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def on_train_begin(self, logs=None):
-        self._step = None
+        self._batches = None
 
     def on_train_batch_begin(self, batch, logs=None):
         optimizer = callback_model(self).optimizer
-        if self._step is None:
+        if self._batches is None:
             # Batches counted here, steps are optimizer updates (they differ
             # under gradient accumulation).
             self._accumulation = accumulation_steps(optimizer)
-            self._step = optimizer_batch_count(optimizer)
-        step = self._step // self._accumulation
+            self._batches = optimizer_batch_count(optimizer)
+        step = self._batches // self._accumulation
         step = step - step % self.update_every
         value = self.value_at(step)
         if optimizer.weight_decay is None or abs(optimizer.weight_decay - value) > 1e-12:
@@ -75,7 +75,7 @@ class WeightDecayScheduler(keras.callbacks.Callback):
                 callback_model(self).make_train_function(force=True)
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
+        self._batches += 1
         if logs is not None:
             logs["weight_decay"] = callback_model(self).optimizer.weight_decay
 

@@ -74,6 +74,19 @@ def decode_video(path, shorter_side=None, allow_truncated=False):
     return np.stack(frames)
 
 
+def is_video_file(name):
+    """Whether a file name has one of `VIDEO_EXTENSIONS` (any case)."""
+    return name.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def list_flat_video_files(root):
+    """Sorted paths of the videos directly inside `root` (no sub-folders)."""
+    return sorted(
+        os.path.join(root, name) for name in os.listdir(root)
+        if is_video_file(name) and os.path.isfile(os.path.join(root, name))
+    )
+
+
 def list_video_files(root):
     """Sorted `(path, class_name)` pairs of a one-sub-folder-per-class tree."""
     if not os.path.isdir(root):
@@ -85,7 +98,7 @@ def list_video_files(root):
             continue
         for dirpath, _, filenames in os.walk(class_dir):
             for name in sorted(filenames):
-                if name.lower().endswith(VIDEO_EXTENSIONS):
+                if is_video_file(name):
                     items.append((os.path.join(dirpath, name), class_name))
     items.sort()
     return items

@@ -10,6 +10,7 @@ from keras_layerlock.data.video_augmentation import VideoClipSampler
 from keras_layerlock.data.video_decoding import VIDEO_EXTENSIONS
 from keras_layerlock.data.video_decoding import VideoDecodeError
 from keras_layerlock.data.video_decoding import decode_video
+from keras_layerlock.data.video_decoding import list_flat_video_files
 from keras_layerlock.data.video_decoding import list_video_files
 
 
@@ -134,11 +135,7 @@ class VideoFolderDataset(keras.utils.PyDataset):
         self.labeled = True
         if os.path.isdir(source):
             items = list_video_files(source)
-            flat = sorted(
-                os.path.join(source, name) for name in os.listdir(source)
-                if name.lower().endswith(VIDEO_EXTENSIONS)
-                and os.path.isfile(os.path.join(source, name))
-            )
+            flat = list_flat_video_files(source)
             if flat and items:
                 raise ValueError(
                     f"{source!r} holds both videos ({len(flat)}, e.g. "

@@ -102,7 +102,8 @@ class LayerLockCallback(keras.callbacks.Callback):
             )
         self.first_freeze_step = None if self.adaptive else schedule.num_steps_before_first_freeze
         self.norm_history = []
-        self._step = None
+        self._batches = None
+        self._accumulation = 1
         self.events = []
 
     def on_train_begin(self, logs=None):
@@ -127,16 +128,13 @@ class LayerLockCallback(keras.callbacks.Callback):
             )
         # Read at the first batch: BackupAndRestore restores the optimizer's
         # iteration count in its own on_train_begin, possibly after this one.
-        self._step = None
+        self._batches = None
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self._step is None:
+        if self._batches is None:
             optimizer = self.model.optimizer
-            # Counted in batches, scheduled in optimizer updates: with
-            # gradient accumulation `optimizer.iterations` counts updates.
             self._accumulation = accumulation_steps(optimizer)
             self._batches = optimizer_batch_count(optimizer)
-            self._step = self._batches // self._accumulation
         model = callback_model(self)  # no JAX state sync unless something changes
         if self._batches % self._accumulation:
             return  # events fall on update boundaries
@@ -161,7 +159,12 @@ class LayerLockCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._batches += 1
-        self._step = self._batches // self._accumulation
+
+    @property
+    def _step(self):
+        # Counted in batches, scheduled in optimizer updates: with gradient
+        # accumulation `optimizer.iterations` counts updates.
+        return self._batches // self._accumulation
 
     def _check_plateau(self):
         if self._step % self.check_every:

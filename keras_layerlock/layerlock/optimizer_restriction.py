@@ -44,14 +44,15 @@ def restrict_optimizer(optimizer, trainable_variables):
         return
     known = _original_indices(optimizer)
     keep = list(trainable_variables)
-    unknown = [v.path for v in keep if optimizer_variable_key(optimizer, v) not in known]
+    keys = [optimizer_variable_key(optimizer, v) for v in keep]
+    unknown = [v.path for v, key in zip(keep, keys) if key not in known]
     if unknown:
         raise ValueError(
             "Cannot restrict the optimizer to variables it was not built "
             f"with: {unknown}. Unfreezing layers needs a fresh optimizer "
             "(compile again)."
         )
-    indices = {optimizer_variable_key(optimizer, v): known[optimizer_variable_key(optimizer, v)] for v in keep}
+    indices = {key: known[key] for key in keys}
     set_optimizer_trainable_variables(optimizer, keep, indices)
 
 

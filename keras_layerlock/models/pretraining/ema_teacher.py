@@ -67,8 +67,9 @@ class EMATeacher(keras.layers.Layer):
         config = layer.get_config()
         config["name"] = name
         teacher = layer.__class__.from_config(config)
-        if not teacher.built and getattr(layer, "built", False) and hasattr(layer, "_build_shapes_dict"):
-            teacher.build_from_config(layer.get_build_config())
+        build_config = layer.get_build_config()
+        if not teacher.built and build_config:
+            teacher.build_from_config(build_config)
         teacher.set_weights(layer.get_weights())
         teacher.trainable = False
         return teacher

@@ -111,8 +111,6 @@ class VJEPA(PretrainingModel):
         self.ema_teacher = EMATeacher(ema_momentum, ema_steps, dtype="float32", name="ema_teacher")
         self.masks = masks
         self.loss_type = loss
-        self.ema_momentum = self.ema_teacher.momentum
-        self.ema_steps = self.ema_teacher.num_steps
         self.seed = seed
         policy = self.dtype_policy
         self.maskings = [
@@ -162,6 +160,16 @@ class VJEPA(PretrainingModel):
         if online.final_norm is not None:
             pairs.append((online.final_norm, teacher.final_norm))
         return pairs
+
+    @property
+    def ema_momentum(self):
+        """`(start, end)` of the teacher's momentum ramp."""
+        return self.ema_teacher.momentum
+
+    @property
+    def ema_steps(self):
+        """Length of the momentum ramp (None: constant)."""
+        return self.ema_teacher.num_steps
 
     @property
     def ema_step(self):
