@@ -285,3 +285,48 @@ def test_vjepa_with_learned_positions_or_rope(position_encoding):
         assert model.target_encoder.position_embedding is not backbone.position_embedding
         np.testing.assert_array_equal(to_numpy(model.target_encoder.position_embedding.weights[0]),
                                       to_numpy(backbone.position_embedding.weights[0]))
+
+
+# ------------------------------------------------- variance / covariance
+def test_variance_covariance_terms_match_numpy():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(32, 8)).astype("float32") * np.linspace(0.1, 2.0, 8, dtype="float32")
+    variance, covariance = kl.losses.variance_covariance_loss(z, variance_target=1.0)
+    cov = np.cov(z, rowvar=False)
+    expected_variance = np.mean(np.maximum(0.0, 1.0 - np.sqrt(np.diag(cov) + 1e-4)))
+    expected_covariance = (np.sum(cov**2) - np.sum(np.diag(cov) ** 2)) / 8
+    np.testing.assert_allclose(to_numpy(variance), expected_variance, rtol=1e-4)
+    np.testing.assert_allclose(to_numpy(covariance), expected_covariance, rtol=1e-4)
+    # A collapsed batch pays the whole hinge; zero-weight rows are left out.
+    collapsed, _ = kl.losses.variance_covariance_loss(np.ones((16, 8), "float32"))
+    np.testing.assert_allclose(to_numpy(collapsed), 1.0 - 1e-2, rtol=1e-5)
+    weights = np.r_[np.ones(32), np.zeros(8)].astype("float32")
+    padded = np.concatenate([z, np.full((8, 8), 1e3, "float32")])
+    np.testing.assert_allclose(
+        to_numpy(kl.losses.variance_covariance_loss(padded, weights=weights)[0]),
+        expected_variance, rtol=1e-4)
+    with pytest.raises(ValueError, match="2-D"):
+        kl.losses.variance_covariance_loss(np.ones((2, 3, 4), "float32"))
+
+
+def test_vjepa_variance_and_covariance_terms_enter_the_loss():
+    x = videos(BATCH)
+    plain = make_model()
+    regularised = make_model(variance_loss_weight=2.0, covariance_loss_weight=0.5)
+    out = regularised(x)
+    pooled = out["context_embeddings"]
+    assert len(pooled) == len(out["predictions"]) and pooled[0].shape == (BATCH, 32)
+    base = to_numpy(plain.compute_loss(y_pred=plain(x)))
+    loss = to_numpy(regularised.compute_loss(y_pred=out))
+    terms = [kl.losses.variance_covariance_loss(z) for z in pooled]
+    extra = 2.0 * np.mean([to_numpy(t[0]) for t in terms]) + 0.5 * np.mean(
+        [to_numpy(t[1]) for t in terms])
+    # Same seeds: same masks, same predictions; only the extra terms differ.
+    np.testing.assert_allclose(loss, base + extra, rtol=1e-5)
+    assert extra > 0
+    config = regularised.get_config()
+    assert config["variance_loss_weight"] == 2.0 and config["covariance_loss_weight"] == 0.5
+    again = kl.VJEPA.from_config(config)
+    assert again.variance_target == 1.0 and again.covariance_loss_weight == 0.5
+    with pytest.raises(ValueError, match="variance_loss_weight"):
+        make_model(variance_loss_weight=-1.0)

@@ -6,3 +6,4 @@ from keras_layerlock.losses.masked_depth_l2 import depth_prior
 from keras_layerlock.losses.masked_depth_l2 import depth_valid
 from keras_layerlock.losses.masked_reconstruction import masked_reconstruction_loss
 from keras_layerlock.losses.pixel_targets import pixel_targets
+from keras_layerlock.losses.variance_covariance import variance_covariance_loss

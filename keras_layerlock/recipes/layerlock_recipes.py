@@ -135,6 +135,12 @@ RECIPES = {
             "predictor_hidden_dim": 80,
             "masks": [{"num_blocks": 4, "spatial_scale": 0.3, "aspect_ratio": (0.75, 1.5)}],
             "ema_momentum": (0.998, 1.0),
+            # VJ-VCR's variance and covariance terms (VICReg's 1 : 1/25).
+            # Without them this tiny V-JEPA collapses within 100 steps: one
+            # vector shared by every token fills the first block's output
+            # (README, V-JEPA section).
+            "variance_loss_weight": 1.0,
+            "covariance_loss_weight": 0.04,
         },
         "schedule": {
             "num_steps_before_first_freeze": 300,

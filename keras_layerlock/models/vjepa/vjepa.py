@@ -1,3 +1,5 @@
+import numbers
+
 import keras
 from keras import ops
 
@@ -6,6 +8,7 @@ from keras_layerlock.layers.multiblock_masking import MULTIBLOCK_PRESETS
 from keras_layerlock.layers.multiblock_masking import MultiblockMasking
 from keras_layerlock.losses.feature_prediction import FEATURE_PREDICTION_LOSSES
 from keras_layerlock.losses.feature_prediction import feature_prediction_loss
+from keras_layerlock.losses.variance_covariance import variance_covariance_loss
 from keras_layerlock.models.pretraining.ema_teacher import EMATeacher
 from keras_layerlock.models.pretraining.pretraining_model import PretrainingModel
 from keras_layerlock.utils.video_patches import gather_positions
@@ -60,6 +63,16 @@ class VJEPA(PretrainingModel):
             value.
         frozen_depth, target_layer: LayerLock state to start in (target 0 =
             the teacher's output); normally set by `LayerLockCallback`.
+        variance_loss_weight: float, default 0 (V-JEPA). Weight of VICReg's
+            variance hinge on the context encoder's output, mean-pooled over
+            each clip's context tokens (VJ-VCR: Drozdov et al., "Video
+            Representation Learning with Joint-Embedding Predictive
+            Architectures", 2024). It keeps the clips' encodings apart where
+            the plain JEPA collapses (the tiny recipe does, see the README).
+        covariance_loss_weight: float, default 0. Weight of VICReg's
+            covariance term on the same pooled encodings.
+        variance_target: float, VICReg's gamma (target standard deviation
+            of every channel over the batch); defaults to 1.
         seed: int or None. Seed of the masks.
         **kwargs: `name`, `dtype`, ...
 
@@ -87,6 +100,9 @@ class VJEPA(PretrainingModel):
         ema_steps=None,
         frozen_depth=0,
         target_layer=0,
+        variance_loss_weight=0.0,
+        covariance_loss_weight=0.0,
+        variance_target=1.0,
         seed=None,
         **kwargs,
     ):
@@ -111,6 +127,14 @@ class VJEPA(PretrainingModel):
         self.ema_teacher = EMATeacher(ema_momentum, ema_steps, dtype="float32", name="ema_teacher")
         self.masks = masks
         self.loss_type = loss
+        for arg, value in (("variance_loss_weight", variance_loss_weight),
+                           ("covariance_loss_weight", covariance_loss_weight),
+                           ("variance_target", variance_target)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+                raise ValueError(f"`{arg}` must be a number >= 0; received {value!r}.")
+        self.variance_loss_weight = float(variance_loss_weight)
+        self.covariance_loss_weight = float(covariance_loss_weight)
+        self.variance_target = float(variance_target)
         self.seed = seed
         policy = self.dtype_policy
         self.maskings = [
@@ -203,7 +227,9 @@ class VJEPA(PretrainingModel):
         Returns:
             dict of lists, one entry per mask kind: `predictions` and
             `targets` `(B, num_target, hidden_dim)`, `target_valid` bool
-            `(B, num_target)`, `context_ids` and `target_ids`.
+            `(B, num_target)`, `context_ids`, `target_ids` and
+            `context_embeddings` (the context encoder's output mean-pooled
+            over each clip's valid context tokens, `(B, hidden_dim)`).
         """
         backbone, teacher = self.backbone, self.target_encoder
         if training:
@@ -223,7 +249,9 @@ class VJEPA(PretrainingModel):
         tokens, _ = backbone.embed(inputs, training=training)
         if depth > 0:
             tokens = ops.stop_gradient(tokens)
-        outputs = {k: [] for k in ("predictions", "targets", "target_valid", "context_ids", "target_ids")}
+        keys = ("predictions", "targets", "target_valid", "context_ids", "target_ids",
+                "context_embeddings")
+        outputs = {k: [] for k in keys}
         for masking in self.maskings:
             context_ids, context_valid, target_ids, target_valid = masking.sample(batch_size, grid)
             context_positions = gather_positions(positions, context_ids)
@@ -239,6 +267,10 @@ class VJEPA(PretrainingModel):
                     x, context_positions, depth, backbone.num_layers,
                     attention_mask=context_valid, training=training,
                 )[-1]
+            weight = ops.cast(context_valid, x.dtype)[:, :, None]
+            outputs["context_embeddings"].append(
+                ops.sum(x * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1.0)
+            )
             predictions = self.predictor(
                 x, context_positions, target_positions, context_mask=context_valid,
                 training=training,
@@ -256,8 +288,16 @@ class VJEPA(PretrainingModel):
             y_pred["predictions"], y_pred["targets"], y_pred["target_valid"]
         ):
             losses.append(feature_prediction_loss(predictions, targets, valid, self.loss_type))
+        loss = ops.mean(ops.stack(losses))
+        if self.variance_loss_weight or self.covariance_loss_weight:
+            terms = [variance_covariance_loss(z, self.variance_target)
+                     for z in y_pred["context_embeddings"]]
+            variance = ops.mean(ops.stack([t[0] for t in terms]))
+            covariance = ops.mean(ops.stack([t[1] for t in terms]))
+            loss = loss + self.variance_loss_weight * variance
+            loss = loss + self.covariance_loss_weight * covariance
         self._track_layerlock_state()
-        return ops.mean(ops.stack(losses))
+        return loss
 
     # --------------------------------------------------------------- config
     def get_config(self):
@@ -273,6 +313,9 @@ class VJEPA(PretrainingModel):
             "ema_steps": self.ema_steps,
             "frozen_depth": self.frozen_depth,
             "target_layer": self.target_layer,
+            "variance_loss_weight": self.variance_loss_weight,
+            "covariance_loss_weight": self.covariance_loss_weight,
+            "variance_target": self.variance_target,
             "seed": self.seed,
             "name": self.name,
         }
