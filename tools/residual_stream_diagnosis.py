@@ -86,9 +86,10 @@ def main():
     rows = [{"step": 0, "blocks": stream_statistics(model.backbone, probe, args.blocks)}]
     for start in range(0, args.steps, args.every):
         count = min(args.every, args.steps - start)
-        begin = (start * batch_size) % len(train)
-        model.fit(train[begin: begin + count * batch_size], batch_size=batch_size, epochs=1,
-                  verbose=1)
+        # Consecutive batches, wrapping around the clips, so that every
+        # requested step is taken however long the run.
+        indices = np.arange(start * batch_size, (start + count) * batch_size) % len(train)
+        model.fit(train[indices], batch_size=batch_size, epochs=1, verbose=1)
         rows.append({"step": start + count,
                      "blocks": stream_statistics(model.backbone, probe, args.blocks)})
 
