@@ -69,6 +69,13 @@ def test_abs_rel_and_masked_l2_against_hand_computation():
     changed = pred.copy()
     changed[0, 0, 1] = [-50.0, 70.0]  # only invalid pixels change
     np.testing.assert_allclose(float(to_numpy(loss(true, changed))), (0.25 + 1.0) / 2, rtol=1e-6)
+    relative = kl.losses.MaskedDepthAbsRel()
+    np.testing.assert_allclose(float(to_numpy(relative(true, pred))), expected, rtol=1e-6)
+    np.testing.assert_allclose(float(to_numpy(relative(true, changed))), expected, rtol=1e-6)
+    # Per clip, then over the batch: a clip's error does not depend on how
+    # many valid pixels the other clips have.
+    two = np.concatenate([true, np.full_like(true, 4.0)]), np.concatenate([pred, np.full_like(pred, 5.0)])
+    np.testing.assert_allclose(float(to_numpy(relative(*two))), (expected + 0.25) / 2, rtol=1e-6)
 
 
 def test_multi_clip_prediction_averages_softmax():

@@ -32,7 +32,7 @@ def test_every_pretraining_model_shares_the_core():
                                    "LayerLockLearningRate", "restrict_optimizer", "step_flops"]),
     ("keras_layerlock.callbacks", ["StepLossHistory", "WeightDecayScheduler", "CollapseMonitor",
                                    "LayerLockCallback"]),
-    ("keras_layerlock.losses", ["MaskedDepthL2", "feature_prediction_loss",
+    ("keras_layerlock.losses", ["MaskedDepthL2", "MaskedDepthAbsRel", "feature_prediction_loss",
                                 "masked_reconstruction_loss", "pixel_targets"]),
     ("keras_layerlock.metrics", ["AbsRel", "LastValue", "feature_collapse_statistics"]),
     ("keras_layerlock.optimizers", ["LayerwiseDecayAdamW"]),

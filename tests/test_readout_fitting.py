@@ -50,6 +50,34 @@ def test_depth_readouts_fit_a_per_patch_depth():
         assert run["metric"] < 0.1, (readout_type, run["metric"])
 
 
+def test_readout_trains_on_a_dataset_with_the_loss_it_is_given():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 4, 256)
+    features = positional_features(labels, rng)
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.seen = 0
+
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, index):
+            self.seen += 1
+            ids = slice(index * 32, (index + 1) * 32)
+            return features[ids], labels[ids]
+
+    data = Batches()
+    run = kl.evaluation.train_readout(
+        "classification", features, labels, features, labels, learning_rate=1e-3,
+        num_steps=120, num_classes=4, token_grid=(4, 4, 4), train_data=data,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, name="given"))
+    assert data.seen >= 120
+    assert run["model"].loss.name == "given"
+    assert run["train_metric"] > 0.95
+
+
 def test_learning_rate_schedule_at_short_budgets():
     for num_steps, fraction in ((20, 0.1), (300, 0.1), (7, 0.3)):
         schedule = kl.evaluation.readout_learning_rate(1e-3, num_steps, fraction)

@@ -125,7 +125,8 @@ def build_readout(task, inputs_shape, num_classes=None, depth_shape=None, token_
 
 def train_readout(task, train_inputs, train_targets, eval_inputs, eval_targets,
                   learning_rate, num_steps, batch_size=32, warmup_fraction=0.1,
-                  weight_decay=1e-4, seed=0, backbone=None, **readout_kwargs):
+                  weight_decay=1e-4, seed=0, backbone=None, train_data=None,
+                  loss="auto", **readout_kwargs):
     """Trains one readout and scores it clip by clip.
 
     The feature statistics (and, for depth, the output scale) are adapted
@@ -142,6 +143,12 @@ def train_readout(task, train_inputs, train_targets, eval_inputs, eval_targets,
         seed: int. Initialisation and batch order.
         backbone: optional `VideoViTBackbone`. With `freeze_backbone=False`
             it is trained with the readout (the supervised ceiling).
+        train_data: optional `keras.utils.PyDataset` of `(inputs, targets)`
+            batches to train on instead of `train_inputs` / `train_targets`
+            (augmented clips); the feature statistics and the training
+            metric still come from the arrays.
+        loss: the readout's loss; `"auto"` is its default (cross-entropy,
+            or `MaskedDepthL2` for depth).
         **readout_kwargs: `num_classes` or `depth_shape`, `token_grid`, and
             the `FrozenFeatureReadout` options (`pooled_grid`,
             `readout_type`, `feature_normalization`, `readout_hidden_dim`,
@@ -158,12 +165,17 @@ def train_readout(task, train_inputs, train_targets, eval_inputs, eval_targets,
     model.adapt(train_inputs, train_targets, batch_size=512 if backbone is None else 64)
     model.compile(keras.optimizers.AdamW(
         readout_learning_rate(learning_rate, num_steps, warmup_fraction),
-        weight_decay=weight_decay))
+        weight_decay=weight_decay), loss=loss)
     steps_per_epoch = max(1, len(train_inputs) // batch_size)
     epochs = -(-num_steps // steps_per_epoch)
     start = time.perf_counter()
-    history = model.fit(train_inputs, train_targets, batch_size=batch_size, epochs=epochs,
-                        steps_per_epoch=min(steps_per_epoch, num_steps), verbose=0)
+    if train_data is None:
+        history = model.fit(train_inputs, train_targets, batch_size=batch_size, epochs=epochs,
+                            steps_per_epoch=min(steps_per_epoch, num_steps), verbose=0)
+    else:
+        epochs = -(-num_steps // len(train_data))
+        history = model.fit(train_data, epochs=epochs,
+                            steps_per_epoch=min(len(train_data), num_steps), verbose=0)
     seconds = time.perf_counter() - start
     scores = {}
     for split, (inputs, targets) in {"eval": (eval_inputs, eval_targets),

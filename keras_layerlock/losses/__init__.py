@@ -1,6 +1,7 @@
 """Losses and the targets they compare against, one module each."""
 
 from keras_layerlock.losses.feature_prediction import feature_prediction_loss
+from keras_layerlock.losses.masked_depth_abs_rel import MaskedDepthAbsRel
 from keras_layerlock.losses.masked_depth_l2 import MaskedDepthL2
 from keras_layerlock.losses.masked_depth_l2 import depth_prior
 from keras_layerlock.losses.masked_depth_l2 import depth_valid
