@@ -330,3 +330,28 @@ def test_vjepa_variance_and_covariance_terms_enter_the_loss():
     assert again.variance_target == 1.0 and again.covariance_loss_weight == 0.5
     with pytest.raises(ValueError, match="variance_loss_weight"):
         make_model(variance_loss_weight=-1.0)
+
+
+def test_vjepa_variance_and_covariance_over_context_tokens():
+    x = videos(BATCH)
+    plain = make_model()
+    tokens = make_model(variance_loss_weight=2.0, covariance_loss_weight=0.5,
+                        variance_covariance_samples="tokens")
+    out = tokens(x)
+    base = to_numpy(plain.compute_loss(y_pred=plain(x)))
+    loss = to_numpy(tokens.compute_loss(y_pred=out))
+    extra = []
+    for z, valid in zip(out["context_tokens"], out["context_valid"]):
+        z, valid = to_numpy(z), to_numpy(valid).astype(bool)
+        assert z.shape[:2] == valid.shape and z.shape[-1] == 32
+        # Padding tokens are left out: the terms of the valid tokens alone.
+        kept = z[valid]
+        variance, covariance = kl.losses.variance_covariance_loss(kept)
+        extra.append((to_numpy(variance), to_numpy(covariance)))
+    extra = 2.0 * np.mean([e[0] for e in extra]) + 0.5 * np.mean([e[1] for e in extra])
+    np.testing.assert_allclose(loss, base + extra, rtol=1e-5)
+    config = tokens.get_config()
+    assert config["variance_covariance_samples"] == "tokens"
+    assert kl.VJEPA.from_config(config).variance_covariance_samples == "tokens"
+    with pytest.raises(ValueError, match="received 'patches'"):
+        make_model(variance_covariance_samples="patches")

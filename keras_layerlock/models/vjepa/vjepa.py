@@ -16,6 +16,9 @@ from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import grid_positions
 from keras_layerlock.utils.video_patches import standardize_last_axis
 
+# What the VJ-VCR terms take as the batch of samples.
+VARIANCE_COVARIANCE_SAMPLES = ("clips", "tokens")
+
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
 class VJEPA(PretrainingModel):
@@ -73,6 +76,11 @@ class VJEPA(PretrainingModel):
             covariance term on the same pooled encodings.
         variance_target: float, VICReg's gamma (target standard deviation
             of every channel over the batch); defaults to 1.
+        variance_covariance_samples: `"clips"` (default: one sample per
+            clip, its mean-pooled context encoding) or `"tokens"` (every
+            valid context token of the batch a sample: a batch of 16 clips
+            gives at most 16 samples for a 160-wide covariance, their
+            tokens a few hundred).
         seed: int or None. Seed of the masks.
         **kwargs: `name`, `dtype`, ...
 
@@ -103,6 +111,7 @@ class VJEPA(PretrainingModel):
         variance_loss_weight=0.0,
         covariance_loss_weight=0.0,
         variance_target=1.0,
+        variance_covariance_samples="clips",
         seed=None,
         **kwargs,
     ):
@@ -135,6 +144,11 @@ class VJEPA(PretrainingModel):
         self.variance_loss_weight = float(variance_loss_weight)
         self.covariance_loss_weight = float(covariance_loss_weight)
         self.variance_target = float(variance_target)
+        if variance_covariance_samples not in VARIANCE_COVARIANCE_SAMPLES:
+            raise ValueError(
+                f"`variance_covariance_samples` must be one of {VARIANCE_COVARIANCE_SAMPLES}; "
+                f"received {variance_covariance_samples!r}.")
+        self.variance_covariance_samples = variance_covariance_samples
         self.seed = seed
         policy = self.dtype_policy
         self.maskings = [
@@ -229,7 +243,9 @@ class VJEPA(PretrainingModel):
             `targets` `(B, num_target, hidden_dim)`, `target_valid` bool
             `(B, num_target)`, `context_ids`, `target_ids` and
             `context_embeddings` (the context encoder's output mean-pooled
-            over each clip's valid context tokens, `(B, hidden_dim)`).
+            over each clip's valid context tokens, `(B, hidden_dim)`),
+            `context_tokens` (that output, `(B, num_context, hidden_dim)`)
+            and `context_valid` bool `(B, num_context)`.
         """
         backbone, teacher = self.backbone, self.target_encoder
         if training:
@@ -250,7 +266,7 @@ class VJEPA(PretrainingModel):
         if depth > 0:
             tokens = ops.stop_gradient(tokens)
         keys = ("predictions", "targets", "target_valid", "context_ids", "target_ids",
-                "context_embeddings")
+                "context_embeddings", "context_tokens", "context_valid")
         outputs = {k: [] for k in keys}
         for masking in self.maskings:
             context_ids, context_valid, target_ids, target_valid = masking.sample(batch_size, grid)
@@ -271,6 +287,8 @@ class VJEPA(PretrainingModel):
             outputs["context_embeddings"].append(
                 ops.sum(x * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1.0)
             )
+            outputs["context_tokens"].append(x)
+            outputs["context_valid"].append(context_valid)
             predictions = self.predictor(
                 x, context_positions, target_positions, context_mask=context_valid,
                 training=training,
@@ -290,8 +308,16 @@ class VJEPA(PretrainingModel):
             losses.append(feature_prediction_loss(predictions, targets, valid, self.loss_type))
         loss = ops.mean(ops.stack(losses))
         if self.variance_loss_weight or self.covariance_loss_weight:
-            terms = [variance_covariance_loss(z, self.variance_target)
-                     for z in y_pred["context_embeddings"]]
+            if self.variance_covariance_samples == "clips":
+                terms = [variance_covariance_loss(z, self.variance_target)
+                         for z in y_pred["context_embeddings"]]
+            else:
+                terms = [
+                    variance_covariance_loss(
+                        ops.reshape(z, (-1, z.shape[-1])), self.variance_target,
+                        weights=ops.reshape(ops.cast(valid, "float32"), (-1,)))
+                    for z, valid in zip(y_pred["context_tokens"], y_pred["context_valid"])
+                ]
             variance = ops.mean(ops.stack([t[0] for t in terms]))
             covariance = ops.mean(ops.stack([t[1] for t in terms]))
             loss = loss + self.variance_loss_weight * variance
@@ -316,6 +342,7 @@ class VJEPA(PretrainingModel):
             "variance_loss_weight": self.variance_loss_weight,
             "covariance_loss_weight": self.covariance_loss_weight,
             "variance_target": self.variance_target,
+            "variance_covariance_samples": self.variance_covariance_samples,
             "seed": self.seed,
             "name": self.name,
         }
