@@ -1,7 +1,7 @@
 """Flips of procedural clips that keep every task's label meaningful."""
 
-import numpy as np
 import keras
+import numpy as np
 
 from keras_layerlock.data.procedural.scene import MOTION_CLASSES
 
