@@ -160,7 +160,9 @@ def supervised_ceiling(backbone, splits, task, num_steps=1200, learning_rate=1e-
     readout = dict(READOUT_PROTOCOLS[protocol])
     targets = {split: task_targets(data, task) for split, data in splits.items()}
     train_videos = videos_of(splits["train"])
-    train_data = (LabelPreservingFlips(train_videos, targets["train"], task, batch_size, seed)
+    # As `fit` on arrays does, a batch larger than the training set is cut to it.
+    train_data = (LabelPreservingFlips(train_videos, targets["train"], task,
+                                       min(batch_size, len(train_videos)), seed)
                   if augment else None)
     run = train_readout(
         task_kind(task), train_videos, targets["train"],
