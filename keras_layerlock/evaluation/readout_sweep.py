@@ -166,16 +166,14 @@ def train_readout(task, train_inputs, train_targets, eval_inputs, eval_targets,
     model.compile(keras.optimizers.AdamW(
         readout_learning_rate(learning_rate, num_steps, warmup_fraction),
         weight_decay=weight_decay), loss=loss)
-    steps_per_epoch = max(1, len(train_inputs) // batch_size)
-    epochs = -(-num_steps // steps_per_epoch)
-    start = time.perf_counter()
     if train_data is None:
-        history = model.fit(train_inputs, train_targets, batch_size=batch_size, epochs=epochs,
-                            steps_per_epoch=min(steps_per_epoch, num_steps), verbose=0)
+        data = dict(x=train_inputs, y=train_targets, batch_size=batch_size)
+        steps_per_epoch = max(1, len(train_inputs) // batch_size)
     else:
-        epochs = -(-num_steps // len(train_data))
-        history = model.fit(train_data, epochs=epochs,
-                            steps_per_epoch=min(len(train_data), num_steps), verbose=0)
+        data, steps_per_epoch = dict(x=train_data), len(train_data)
+    start = time.perf_counter()
+    history = model.fit(**data, epochs=-(-num_steps // steps_per_epoch),
+                        steps_per_epoch=min(steps_per_epoch, num_steps), verbose=0)
     seconds = time.perf_counter() - start
     scores = {}
     for split, (inputs, targets) in {"eval": (eval_inputs, eval_targets),

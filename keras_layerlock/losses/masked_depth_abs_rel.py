@@ -4,6 +4,17 @@ from keras import ops
 from keras_layerlock.losses.masked_depth_l2 import depth_valid
 
 
+def relative_depth_error(y_true, y_pred):
+    """`(|d* - d| / d, valid)`: the relative error per pixel (0 where the
+    target lies outside (0.001, 10) m) and the float32 validity mask."""
+    y_true = ops.cast(y_true, "float32")
+    y_pred = ops.cast(y_pred, "float32")
+    valid = depth_valid(y_true)
+    safe = ops.where(valid, y_true, 1.0)
+    relative = ops.where(valid, ops.abs(y_pred - y_true) / safe, 0.0)
+    return relative, ops.cast(valid, "float32")
+
+
 @keras.saving.register_keras_serializable(package="keras_layerlock")
 class MaskedDepthAbsRel(keras.losses.Loss):
     """Mean absolute relative depth error, |d* - d| / d, over valid pixels.
@@ -27,11 +38,6 @@ class MaskedDepthAbsRel(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
 
     def call(self, y_true, y_pred):
-        y_true = ops.cast(y_true, "float32")
-        y_pred = ops.cast(y_pred, "float32")
-        valid = depth_valid(y_true)
-        safe = ops.where(valid, y_true, 1.0)
-        relative = ops.where(valid, ops.abs(y_pred - y_true) / safe, 0.0)
-        axes = tuple(range(1, len(y_true.shape)))
-        count = ops.sum(ops.cast(valid, "float32"), axis=axes)
-        return ops.sum(relative, axis=axes) / ops.maximum(count, 1.0)
+        relative, valid = relative_depth_error(y_true, y_pred)
+        axes = tuple(range(1, len(relative.shape)))
+        return ops.sum(relative, axis=axes) / ops.maximum(ops.sum(valid, axis=axes), 1.0)

@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_layerlock.losses.masked_depth_l2 import depth_valid
+from keras_layerlock.losses.masked_depth_abs_rel import relative_depth_error
 
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
@@ -28,13 +28,9 @@ class AbsRel(keras.metrics.Metric):
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = ops.cast(y_true, "float32")
-        y_pred = ops.cast(y_pred, "float32")
-        valid = depth_valid(y_true)
-        safe = ops.where(valid, y_true, 1.0)
-        relative = ops.where(valid, ops.abs(y_pred - y_true) / safe, 0.0)
+        relative, valid = relative_depth_error(y_true, y_pred)
         self.total.assign(self.total + ops.sum(relative))
-        self.count.assign(self.count + ops.sum(ops.cast(valid, "float32")))
+        self.count.assign(self.count + ops.sum(valid))
 
     def result(self):
         return self.total / ops.maximum(self.count, 1.0)
