@@ -113,7 +113,7 @@ class Curves(kl.StepLossHistory):
 
     def on_train_batch_begin(self, batch, logs=None):
         model = self._model
-        state = (model.frozen_depth, model.target_layer)
+        state = (model.num_frozen_layers, model.target_layer)
         if state not in self._cache:
             self._cache[state] = step_flops(model, self.input_shape)["total"]
         self.flops += self._cache[state]
@@ -166,7 +166,7 @@ def pretrain(args, name):
         "step_flops": curves.step_flops,
         "memory_mb": curves.memory_mb,
         "events": layerlock_callback.events if layerlock_callback else [],
-        "final_state": [int(model.frozen_depth), int(model.target_layer)],
+        "final_state": [int(model.num_frozen_layers), int(model.target_layer)],
         "train_seconds": seconds,
         "train_flops": float(curves.flops),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

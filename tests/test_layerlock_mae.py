@@ -88,11 +88,11 @@ def test_freezing_inside_fit_keeps_frozen_weights_bit_identical(reference_run):
     assert last == 4 * EPOCHS - 1
     assert [e["step"] for e in callback.events] == [4, 7]
     # The logs carry the LayerLock state (progress bar, CSVLogger, ...).
-    assert history.history["frozen_depth"] == [0.0, 2.0, 2.0]
+    assert history.history["num_frozen_layers"] == [0.0, 2.0, 2.0]
     assert history.history["target_layer"] == [0.0, 2.0, 2.0]
     final = recorder.after[last]
     for event in callback.events:
-        step, depth = event["step"], event["frozen_depth"]
+        step, depth = event["step"], event["num_frozen_layers"]
         prefixes = ["patch_embedding/"] + [f"transformer_layer_{i}/" for i in range(depth)]
         at_freeze = recorder.before[step]["weights"]
         frozen = [p for p in at_freeze if any(p.startswith(f) for f in prefixes)]
@@ -143,7 +143,7 @@ def test_no_weight_decay_on_norms_biases_and_tokens():
 
 def test_loss_after_switch_is_l2_to_scheduled_block_at_masked_positions():
     model = compile_model(make_model())
-    model.set_layerlock_state(frozen_depth=2, target_layer=2)
+    model.set_layerlock_state(num_frozen_layers=2, target_layer=2)
     x = videos(BATCH, seed=5)
     out = model(x)
     features = model.backbone(x)  # full, unmasked forward of every block
@@ -200,7 +200,7 @@ def test_raw_pixel_loss_weight_adds_raw_pixels_beside_normalised_ones():
     restored = kl.LayerLockMAE.from_config(model.get_config())
     assert restored.raw_pixel_loss_weight == 9.0 and restored.norm_pix_loss
     # Latent targets after an event are unchanged by the option.
-    model.set_layerlock_state(frozen_depth=1, target_layer=1)
+    model.set_layerlock_state(num_frozen_layers=1, target_layer=1)
     assert to_numpy(model(x)["targets"]).shape[-1] == 32
 
 
@@ -217,7 +217,7 @@ def test_raw_pixel_loss_weight_rejects_bad_values(kwargs, match):
 
 def test_all_frozen_layers_target_mode():
     model = compile_model(make_model(target_mode="all"))
-    model.set_layerlock_state(frozen_depth=2, target_layer=2)
+    model.set_layerlock_state(num_frozen_layers=2, target_layer=2)
     trainable = {v.path for v in model.trainable_variables}
     assert any("latent_head_2" in p for p in trainable)
     x = videos(BATCH, seed=5)
@@ -234,7 +234,7 @@ def test_all_frozen_layers_target_mode():
     per_block = [np.mean((predictions[..., i * 32 : (i + 1) * 32] - expected[..., i * 32 : (i + 1) * 32]) ** 2)
                  for i in range(2)]
     np.testing.assert_allclose(loss, np.mean(per_block), rtol=1e-5)
-    model.set_layerlock_state(frozen_depth=2, target_layer=1)
+    model.set_layerlock_state(num_frozen_layers=2, target_layer=1)
     assert not any("latent_head_2" in v.path for v in model.trainable_variables)
     with pytest.raises(ValueError, match="target_mode"):
         make_model(target_mode="some")
@@ -242,7 +242,7 @@ def test_all_frozen_layers_target_mode():
 
 def test_visible_encoder_input_never_sees_masked_tokens():
     model = make_model()
-    model.set_layerlock_state(frozen_depth=1, target_layer=1)
+    model.set_layerlock_state(num_frozen_layers=1, target_layer=1)
     x = videos(2, seed=6)
     state = to_numpy(model.token_masking.seed_generator.state).copy()
     out = model(x)
@@ -281,7 +281,7 @@ def test_masking_variants_and_latent_fraction():
 
 def test_bad_arguments_and_states():
     model = make_model()
-    with pytest.raises(ValueError, match=r"frozen_depth must be in \[0, 2\]"):
+    with pytest.raises(ValueError, match=r"num_frozen_layers must be in \[0, 2\]"):
         model.set_layerlock_state(3, 1)
     with pytest.raises(ValueError, match="target_layer"):
         model.set_layerlock_state(1, 2)
@@ -316,11 +316,11 @@ def test_rewarmup_learning_rate(reference_run):
 
 def test_keras_file_round_trip_mid_schedule(reference_run, tmp_path):
     model = reference_run[0]
-    assert (model.frozen_depth, model.target_layer) == (2, 2)
+    assert (model.num_frozen_layers, model.target_layer) == (2, 2)
     path = os.path.join(str(tmp_path), "layerlock.keras")
     model.save(path)
     restored = keras.saving.load_model(path)
-    assert (restored.frozen_depth, restored.target_layer) == (2, 2)
+    assert (restored.num_frozen_layers, restored.target_layer) == (2, 2)
     assert [v.path for v in restored.trainable_variables] == [v.path for v in model.trainable_variables]
     for a, b in zip(restored.optimizer.variables, model.optimizer.variables):
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
@@ -355,9 +355,9 @@ def test_resume_after_interruption_matches_uninterrupted_run(reference_run, tmp_
     with pytest.raises(_Interrupt):
         layerlock_fit(backup, extra_callbacks=[_KillAt(6)])  # mid-epoch 2, after event 1
     resumed, resumed_history, callback = layerlock_fit(backup)
-    assert (resumed.frozen_depth, resumed.target_layer) == (2, 2)
+    assert (resumed.num_frozen_layers, resumed.target_layer) == (2, 2)
     # The resumed fit re-ran epoch 2 from its checkpoint, then epoch 3.
-    assert callback.events[0] == {"step": 4, "frozen_depth": 1, "target_layer": 1}
+    assert callback.events[0] == {"step": 4, "num_frozen_layers": 1, "target_layer": 1}
     np.testing.assert_allclose(
         resumed_history.history["loss"], history.history["loss"][1:], rtol=1e-5
     )
@@ -383,10 +383,10 @@ def test_adaptive_start_waits_for_the_first_blocks_norms_to_plateau():
                                  verbose=0, adaptive=True, plateau_window=2, plateau_tolerance=0.0,
                                  check_every=2)
     strict.fit(videos(8), batch_size=BATCH, epochs=2, shuffle=False, verbose=0, callbacks=[never])
-    assert never.first_freeze_step is None and never.events == [] and strict.frozen_depth == 0
+    assert never.first_freeze_step is None and never.events == [] and strict.num_frozen_layers == 0
 
 
-def test_analytic_flops_fall_with_frozen_depth_and_count_latent_targets():
+def test_analytic_flops_fall_with_num_frozen_layers_and_count_latent_targets():
     from keras_layerlock.layerlock.flops import layerlock_step_flops
 
     model = make_model()

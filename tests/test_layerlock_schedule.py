@@ -19,7 +19,7 @@ def test_default_targets_are_the_newest_frozen_block():
     assert s.target_layers == list(range(1, 33))
     capped = LayerLockSchedule(0, 5, num_layers_per_freeze=5, max_frozen_layers=12)
     assert capped.target_layers == [5, 10, 12]
-    assert [capped.frozen_depth_after(i) for i in (1, 2, 3)] == [5, 10, 12]
+    assert [capped.num_frozen_layers_after(i) for i in (1, 2, 3)] == [5, 10, 12]
 
 
 def test_paper_schedules_are_valid():

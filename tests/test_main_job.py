@@ -63,4 +63,4 @@ def test_main_job_smoke_run_writes_table_plots_and_loadable_presets(tmp_path):
     restored = keras.saving.load_model(
         os.path.join(output, "presets", "layerlock_vjepa", "pretraining_model.keras")
     )
-    assert isinstance(restored, kl.VJEPA) and restored.frozen_depth > 0
+    assert isinstance(restored, kl.VJEPA) and restored.num_frozen_layers > 0

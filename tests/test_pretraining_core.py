@@ -54,7 +54,7 @@ def test_private_keras_use_lives_in_one_module():
             text = open(os.path.join(folder, file)).read()
             for needle in ("keras.src", "._var_key", "._trainable_variables",
                            "optimizer._learning_rate", "self._model", "backend() ==", "backend() !=",
-                           "._build_shapes_dict"):
+                           "._build_shapes_dict", "_maybe_init_progbar", "progbar._values"):
                 if needle in text:
                     offenders.append(f"{file}: {needle}")
     assert not offenders, offenders
@@ -74,6 +74,11 @@ def test_keras_internals_still_exist():
     assert keras_internals.optimizer_variable_indices(optimizer) == {key: 0}
     callback = keras.callbacks.Callback()
     assert hasattr(callback, "_model"), "keras callbacks no longer have `_model`"
+    logger = keras.callbacks.ProgbarLogger()
+    assert hasattr(logger, "_maybe_init_progbar"), "ProgbarLogger._maybe_init_progbar is gone"
+    logger.set_params({"verbose": 1, "epochs": 1, "steps": 2})
+    logger._maybe_init_progbar()
+    assert isinstance(getattr(logger.progbar, "_values", None), dict), "Progbar._values is gone"
 
 
 def test_keras_version_is_supported():
@@ -166,7 +171,7 @@ def test_optimizer_ema_survives_freezing_events():
     recorder = AverageRecorder()
     callback = kl.LayerLockCallback(schedule, rewarmup_steps=0, verbose=0)
     model.fit(clips(8), batch_size=4, epochs=3, callbacks=[callback, recorder], verbose=0)
-    assert model.frozen_depth == 2
+    assert model.num_frozen_layers == 2
     # Block 1 freezes before step 2: its moving average moved until then, never after.
     assert not np.array_equal(recorder.values[1], recorder.values[2])
     for later in recorder.values[3:]:
@@ -185,13 +190,13 @@ def test_gradient_accumulation_schedules_in_optimizer_updates():
     # 4 batches = 2 updates: the first event happens at update 2, i.e.
     # before the fifth batch, not before the third.
     model.fit(clips(16), batch_size=4, epochs=1, callbacks=[callback], verbose=0)
-    assert model.frozen_depth == 0
+    assert model.num_frozen_layers == 0
     assert int(to_numpy(model.optimizer.iterations)) == 2
     model.fit(clips(16), batch_size=4, epochs=1, callbacks=[callback], verbose=0)
     assert [e["step"] for e in callback.events] == [2]
-    assert model.frozen_depth == 1
+    assert model.num_frozen_layers == 1
     model.fit(clips(16), batch_size=4, epochs=1, callbacks=[callback], verbose=0)
-    assert model.frozen_depth == 2 and [e["step"] for e in callback.events] == [2, 4]
+    assert model.num_frozen_layers == 2 and [e["step"] for e in callback.events] == [2, 4]
 
 
 def test_tensorboard_logs_a_layerlock_run(tmp_path):
@@ -205,3 +210,38 @@ def test_tensorboard_logs_a_layerlock_run(tmp_path):
     model.fit(clips(8), batch_size=4, epochs=1, callbacks=callbacks, verbose=0)
     events = [f for _, _, files in os.walk(tmp_path) for f in files if "tfevents" in f]
     assert events, "no TensorBoard event file written"
+
+
+def test_progress_bar_prints_layerlock_state_as_integers(capsys):
+    """Keras printed `num_frozen_layers: 0.0000e+00` and `target_layer: 1.0000`."""
+    model = kl.LayerLockMAE(tiny_backbone(), num_decoder_layers=1, seed=0)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    schedule = kl.LayerLockSchedule(2, 1, num_layers_per_freeze=1, target_layers=[1])
+    videos = np.random.default_rng(0).random((8, 4, 16, 16, 3)).astype("float32")
+    model.fit(videos, batch_size=4, epochs=2, verbose=2,
+              callbacks=[kl.LayerLockCallback(schedule, verbose=0)])
+    out = capsys.readouterr().out
+    assert "num_frozen_layers: 0 " in out or "num_frozen_layers: 0\n" in out, out
+    assert "num_frozen_layers: 1" in out and "target_layer: 1" in out, out
+    assert "num_frozen_layers: 1.0000" not in out and "e+00" not in out, out
+    assert "loss: " in out  # the other logs are unchanged
+
+
+def test_deprecated_frozen_depth_still_loads():
+    backbone = tiny_backbone()
+    with pytest.warns(DeprecationWarning, match="num_frozen_layers"):
+        model = kl.LayerLockMAE(backbone, num_decoder_layers=1, frozen_depth=1)
+    assert model.num_frozen_layers == 1
+    with pytest.warns(DeprecationWarning):
+        assert model.frozen_depth == 1
+    config = model.get_config()
+    assert "frozen_depth" not in config and config["num_frozen_layers"] == 1
+    config["frozen_depth"] = config.pop("num_frozen_layers")  # a 0.1 config
+    with pytest.warns(DeprecationWarning):
+        assert kl.LayerLockMAE.from_config(config).num_frozen_layers == 1
+    with pytest.raises(ValueError, match="both `num_frozen_layers` and"):
+        kl.LayerLockMAE(tiny_backbone(), num_decoder_layers=1, num_frozen_layers=1,
+                        frozen_depth=2)
+    schedule = kl.LayerLockSchedule(2, 1, num_layers_per_freeze=1, target_layers=[1])
+    with pytest.warns(DeprecationWarning):
+        assert schedule.frozen_depth_after(1) == schedule.num_frozen_layers_after(1) == 1

@@ -136,7 +136,7 @@ def layerlock_vjepa():
 
     class Snapshot(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
-            if self.model.frozen_depth == 2 and not frozen_weights:
+            if self.model.num_frozen_layers == 2 and not frozen_weights:
                 frozen_weights.update({v.path: to_numpy(v).copy() for v in self.model.weights})
 
     history = model.fit(videos(BATCH * 4), batch_size=BATCH, epochs=3, shuffle=False, verbose=0,
@@ -146,8 +146,8 @@ def layerlock_vjepa():
 
 def test_frozen_teacher_blocks_equal_online_blocks(layerlock_vjepa):
     model, history, _, snapshot = layerlock_vjepa
-    assert (model.frozen_depth, model.target_layer) == (2, 2)
-    assert history.history["frozen_depth"][-1] == 2
+    assert (model.num_frozen_layers, model.target_layer) == (2, 2)
+    assert history.history["num_frozen_layers"][-1] == 2
     online, teacher = model.backbone, model.target_encoder
     frozen = [online.patch_embedding] + online.transformer_layers[:2]
     copies = [teacher.patch_embedding] + teacher.transformer_layers[:2]
@@ -222,7 +222,7 @@ def test_keras_file_round_trip_mid_schedule(layerlock_vjepa, tmp_path):
     model.save(path)
     restored = keras.saving.load_model(path)
     assert isinstance(restored, kl.VJEPA)
-    assert (restored.frozen_depth, restored.target_layer) == (2, 2)
+    assert (restored.num_frozen_layers, restored.target_layer) == (2, 2)
     assert restored.get_config() == model.get_config()
     for a, b in zip(restored.weights, model.weights):
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
@@ -355,3 +355,30 @@ def test_vjepa_variance_and_covariance_over_context_tokens():
     assert kl.VJEPA.from_config(config).variance_covariance_samples == "tokens"
     with pytest.raises(ValueError, match="received 'patches'"):
         make_model(variance_covariance_samples="patches")
+
+
+@pytest.mark.parametrize("initial_target_layer", [None, 1, 2])
+def test_initial_target_layer_sets_the_target_before_the_first_freeze(initial_target_layer):
+    model = make_model(initial_target_layer=initial_target_layer)
+    assert model.num_frozen_layers == 0 and model.target_layer == 0
+    x = videos(2, seed=5)
+    out = model(x)
+    teacher = model.target_encoder
+    tokens, positions = teacher.embed(x)
+    end = initial_target_layer or teacher.num_layers
+    block = to_numpy(teacher.encode(tokens, positions, 0, end)[-1])
+    normalised = (block - block.mean(-1, keepdims=True)) / np.sqrt(block.var(-1, keepdims=True) + 1e-5)
+    ids = to_numpy(out["target_ids"][0])
+    expected = np.take_along_axis(normalised, ids[..., None], axis=1)
+    np.testing.assert_allclose(to_numpy(out["targets"][0]), expected, atol=1e-4)
+    flops = kl.layerlock.step_flops(model, (BATCH, 4, 32, 32, 3))
+    reference = kl.layerlock.step_flops(make_model(), (BATCH, 4, 32, 32, 3))
+    assert (flops["targets"] < reference["targets"]) == (initial_target_layer is not None)
+    restored = kl.VJEPA.from_config(model.get_config())
+    assert restored.initial_target_layer == initial_target_layer
+
+
+@pytest.mark.parametrize("bad", [0, 4, 1.5, "1", True])
+def test_initial_target_layer_rejects_what_is_not_a_block(bad):
+    with pytest.raises(ValueError, match="initial_target_layer.*received"):
+        make_model(initial_target_layer=bad)

@@ -1,14 +1,14 @@
-"""Step time, peak memory and analytic FLOPs against frozen depth.
+"""Step time, peak memory and analytic FLOPs against the number of frozen blocks.
 
 The analogue of LayerLock's efficiency figure (Erdogan et al., 2025, Fig. 3)
 for the tiny recipe: the same MAE step (pixel targets) with 0, 1/4, 1/2 and
 3/4 of the encoder blocks frozen (the patch embedding frozen with the first
 block), on each backend.
 
-Step time: one process per backend trains one model per frozen depth,
+Step time: one process per backend trains one model per number of frozen blocks,
 round-robin (a few steps of each in turn, `--steps` per depth after
 `--warmup`, at `--batch_size`), so that slow periods of the machine hit
-every depth alike; a point's time is the median of its step times.
+every point alike; a point's time is the median of its step times.
 Peak memory: one process per (backend, depth), since a process's peak RSS
 is that of its largest step (a training run reaches its peak before its
 first freeze); 4 steps at `--memory_batch_size`, large so that the
@@ -18,7 +18,7 @@ compiler noise. With `--repeats` > 1 every measurement is repeated
 Also reported: the analytic FLOPs of a step
 (`keras_layerlock.layerlock.flops`). The target: on every backend, the
 measured step-time saving at 3/4 frozen is at least 70 % of the analytic
-FLOP saving, and peak memory falls with frozen depth.
+FLOP saving, and peak memory falls with the number of frozen blocks.
 
 Usage:
     python tools/benchmark_freezing.py [--backends jax torch tensorflow]
@@ -76,7 +76,7 @@ def _fit_steps(model, data, batch, num_steps, callbacks):
 
 
 def timing_worker(args):
-    """Step times of every frozen depth, measured round-robin in one process.
+    """Step times of every number of frozen blocks, measured round-robin in one process.
 
     One model per depth; each round runs `STEPS_PER_ROUND` steps of every
     model in turn, so that a slow period of the machine (other processes,
@@ -108,7 +108,7 @@ def timing_worker(args):
         rows.append({
             "backend": keras.backend.backend(),
             "frozen_fraction": fraction,
-            "frozen_depth": depth,
+            "num_frozen_layers": depth,
             "num_encoder_layers": model.num_encoder_layers,
             "median_step_seconds": statistics.median(times[depth]),
             "num_timed_steps": len(times[depth]),
@@ -120,7 +120,7 @@ def timing_worker(args):
 
 
 def memory_worker(args):
-    """Peak RSS of a few training steps at one frozen depth (own process)."""
+    """Peak RSS of a few training steps with one number of frozen blocks (own process)."""
     import keras
     import numpy as np
 
@@ -133,7 +133,7 @@ def memory_worker(args):
     _fit_steps(model, data, batch, args.steps, [])
     print(json.dumps({
         "backend": keras.backend.backend(),
-        "frozen_depth": depth,
+        "num_frozen_layers": depth,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
 
@@ -146,18 +146,18 @@ def plot(rows, path):
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for backend in sorted({r["backend"] for r in rows}):
-        rs = sorted((r for r in rows if r["backend"] == backend), key=lambda r: r["frozen_depth"])
-        depth = [r["frozen_depth"] for r in rs]
+        rs = sorted((r for r in rows if r["backend"] == backend), key=lambda r: r["num_frozen_layers"])
+        depth = [r["num_frozen_layers"] for r in rs]
         axes[0].plot(depth, [1e3 * r["median_step_seconds"] for r in rs], "o-", label=backend)
         axes[1].plot(depth, [r["memory_run_peak_rss_mb"] for r in rs], "o-", label=backend)
-    rs = sorted((r for r in rows if r["backend"] == rows[0]["backend"]), key=lambda r: r["frozen_depth"])
-    axes[2].plot([r["frozen_depth"] for r in rs], [r["flops_per_step"] / 1e9 for r in rs], "o-k")
+    rs = sorted((r for r in rows if r["backend"] == rows[0]["backend"]), key=lambda r: r["num_frozen_layers"])
+    axes[2].plot([r["num_frozen_layers"] for r in rs], [r["flops_per_step"] / 1e9 for r in rs], "o-k")
     axes[0].set(title="step time", xlabel="frozen encoder blocks", ylabel="ms / step")
     axes[1].set(title="peak RSS (memory runs)", xlabel="frozen encoder blocks", ylabel="MB")
     axes[2].set(title="analytic FLOPs", xlabel="frozen encoder blocks", ylabel="GFLOP / step")
     for ax in axes[:2]:
         ax.legend()
-    fig.suptitle("LayerLock tiny recipe: cost of one MAE step against frozen depth")
+    fig.suptitle("LayerLock tiny recipe: cost of one MAE step against the number of frozen blocks")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
@@ -211,7 +211,7 @@ def main():
             sys.exit(f"{backend} {kind} worker failed:\n{out.stderr[-3000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    # Step times: every depth of a backend in one process, round-robin
+    # Step times: every point of a backend in one process, round-robin
     # (see `timing_worker`). Peak memory: one process per depth. Repeats
     # are interleaved across backends; a point reports the median over
     # repeats of both.
@@ -223,7 +223,7 @@ def main():
                 memory = run_worker("memory", backend, fraction, 4, 0, args.memory_batch_size)
                 runs.setdefault((backend, fraction), []).append((timing, memory))
                 print(f"repeat {repeat + 1}/{args.repeats} {backend:<11} depth "
-                      f"{timing['frozen_depth']}: "
+                      f"{timing['num_frozen_layers']}: "
                       f"{1e3 * timing['median_step_seconds']:.1f} ms/step at batch "
                       f"{args.batch_size}, peak {memory['peak_rss_mb']:.0f} MB at batch "
                       f"{args.memory_batch_size}", flush=True)
@@ -246,7 +246,7 @@ def summarize(rows, backends, output):
     print("\nbackend     frozen  ms/step  saving  FLOP saving  ratio  peak MB (memory run)")
     summary = {}
     for backend in backends:
-        rs = sorted((r for r in rows if r["backend"] == backend), key=lambda r: r["frozen_depth"])
+        rs = sorted((r for r in rows if r["backend"] == backend), key=lambda r: r["num_frozen_layers"])
         base = rs[0]
         for r in rs:
             saving = 1 - r["median_step_seconds"] / base["median_step_seconds"]
@@ -254,7 +254,7 @@ def summarize(rows, backends, output):
             r["step_time_saving"] = saving
             r["flop_saving"] = flop_saving
             ratio = saving / flop_saving if flop_saving else float("nan")
-            print(f"{backend:<11} {r['frozen_depth']}/{r['num_encoder_layers']}     "
+            print(f"{backend:<11} {r['num_frozen_layers']}/{r['num_encoder_layers']}     "
                   f"{1e3 * r['median_step_seconds']:7.1f}  {saving:+6.1%}  {flop_saving:+10.1%}  "
                   f"{ratio:5.2f}  {r['memory_run_peak_rss_mb']:20.0f}")
         last = rs[-1]

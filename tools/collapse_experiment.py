@@ -83,7 +83,7 @@ class Probe(keras.callbacks.Callback):
                 num_classes=kl.data.ProceduralVideoSuite.num_classes(task),
                 **protocol.READOUT_PROTOCOLS["linear"])
             row[f"probe_{task}"] = probe["metric"]
-        row["frozen_depth"] = int(model.frozen_depth)
+        row["num_frozen_layers"] = int(model.num_frozen_layers)
         self.rows.append(row)
 
     def on_train_begin(self, logs=None):

@@ -31,7 +31,7 @@ def layerlock_step_flops(model, input_shape):
     num_tokens = gt * gh * gw
     visible = model.num_visible_tokens(input_shape)
     masked = num_tokens - visible
-    depth, target = model.frozen_depth, model.target_layer
+    num_frozen, target = model.num_frozen_layers, model.target_layer
     predicted = masked
     if target > 0:
         predicted = max(1, int(round(masked * model.latent_loss_patch_fraction)))
@@ -41,9 +41,9 @@ def layerlock_step_flops(model, input_shape):
     embed = 2 * backbone.patch_embedding.patch_dim * d  # per tubelet
     parts = {
         # Only visible tubelets are embedded for the encoder.
-        "embedding": embed * visible * (1 if depth > 0 else 2),
-        "frozen_visible": depth * block(visible),
-        "trainable_encoder": 3 * (model.num_encoder_layers - depth) * block(visible),
+        "embedding": embed * visible * (1 if num_frozen > 0 else 2),
+        "frozen_visible": num_frozen * block(visible),
+        "trainable_encoder": 3 * (model.num_encoder_layers - num_frozen) * block(visible),
         "targets": (embed * num_tokens + target * block(num_tokens)) if target > 0 else 0,
     }
     union = visible + predicted
@@ -70,7 +70,7 @@ def vjepa_step_flops(model, input_shape):
     Per mask kind: the frozen prefix forward on the context tokens, the
     trainable blocks (x3) on them, and the predictor (x3) over context plus
     target tokens; once per step: the teacher forward on every token up to
-    the target depth. Padding tokens (see `MultiblockMasking`) count, since
+    the target block. Padding tokens (see `MultiblockMasking`) count, since
     they are computed.
 
     Args:
@@ -86,13 +86,13 @@ def vjepa_step_flops(model, input_shape):
     grid = backbone.grid_shape(input_shape)
     num_tokens = grid[0] * grid[1] * grid[2]
     d, m = backbone.hidden_dim, backbone.intermediate_dim
-    depth, target = model.frozen_depth, model.target_layer
-    teacher_depth = target if target > 0 else backbone.num_layers
+    num_frozen, target = model.num_frozen_layers, model.target_layer
+    num_teacher_blocks = target or getattr(model, "initial_target_layer", None) or backbone.num_layers
     embed = 2 * backbone.patch_embedding.patch_dim * d * num_tokens
     parts = {
         # Online embedding of every token (x3 while it trains), teacher's.
-        "embedding": embed * (1 if depth > 0 else 3) + embed,
-        "targets": teacher_depth * transformer_block_forward_flops(num_tokens, d, m),
+        "embedding": embed * (1 if num_frozen > 0 else 3) + embed,
+        "targets": num_teacher_blocks * transformer_block_forward_flops(num_tokens, d, m),
         "frozen_context": 0,
         "trainable_encoder": 0,
         "predictor": 0,
@@ -101,8 +101,8 @@ def vjepa_step_flops(model, input_shape):
     for masking in model.maskings:
         context, targets = masking.token_counts(grid)
         block = transformer_block_forward_flops(context, d, m)
-        parts["frozen_context"] += depth * block
-        parts["trainable_encoder"] += 3 * (backbone.num_layers - depth) * block
+        parts["frozen_context"] += num_frozen * block
+        parts["trainable_encoder"] += 3 * (backbone.num_layers - num_frozen) * block
         parts["predictor"] += 3 * (
             model.predictor_num_layers * transformer_block_forward_flops(context + targets, pd, pm)
             + 2 * context * d * pd

@@ -27,8 +27,8 @@ class LayerLockCallback(keras.callbacks.Callback):
 
     It also configures the model's `LayerLockLearningRate` for a linear
     re-warm-up of `rewarmup_steps` after each event (on by default). The
-    frozen depth and the target block appear in the `fit` logs as
-    `frozen_depth` and `target_layer` (progress bar, `CSVLogger`,
+    number of frozen blocks and the target block appear in the `fit` logs as
+    `num_frozen_layers` and `target_layer` (progress bar, `CSVLogger`,
     TensorBoard).
 
     Works with `keras.callbacks.BackupAndRestore`: the state is recomputed
@@ -142,18 +142,18 @@ class LayerLockCallback(keras.callbacks.Callback):
             self._check_plateau()
             if self.first_freeze_step is None:
                 return
-        _, depth, target = self.schedule.state_at(self._step)
-        if (depth, target) != (model.frozen_depth, model.target_layer):
-            self._apply(depth, target)
+        _, num_frozen, target = self.schedule.state_at(self._step)
+        if (num_frozen, target) != (model.num_frozen_layers, model.target_layer):
+            self._apply(num_frozen, target)
 
-    def _apply(self, depth, target):
+    def _apply(self, num_frozen, target):
         model = self.model  # under JAX this syncs the state to the variables
-        model.set_layerlock_state(depth, target)
+        model.set_layerlock_state(num_frozen, target)
         model.make_train_function(force=True)
-        self.events.append({"step": self._step, "frozen_depth": depth, "target_layer": target})
+        self.events.append({"step": self._step, "num_frozen_layers": num_frozen, "target_layer": target})
         if self.verbose:
             print(
-                f"\nLayerLock step {self._step}: {depth} block(s) frozen, "
+                f"\nLayerLock step {self._step}: {num_frozen} block(s) frozen, "
                 f"target = output of block {target}"
             )
 

@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 
 
@@ -10,7 +12,7 @@ class LayerLockSchedule:
     freezes the first `min(i * num_layers_per_freeze, max_frozen_layers)`
     encoder blocks (the patch embedding and position parameters freeze with
     the first block) and switches the prediction target to the output of
-    block `target_layers[i - 1]` (1-based depth). Event `i` happens at step
+    block `target_layers[i - 1]` (1-based). Event `i` happens at step
     `num_steps_before_first_freeze + (i - 1) * num_steps_between_freezes`.
 
     The state is a pure function of the step counter (`state_at(step)`), so
@@ -28,10 +30,10 @@ class LayerLockSchedule:
         num_steps_before_first_freeze: int. Steps of pixel-only training.
         num_steps_between_freezes: int. Steps between events (>= 1).
         num_layers_per_freeze: int. Blocks frozen per event; defaults to 1.
-        target_layers: list of 1-based block depths, one per event. Each
+        target_layers: list of 1-based block indices, one per event. Each
             must be frozen when it becomes the target. Defaults to the
             newest frozen block of each event, up to `max_frozen_layers`.
-        max_frozen_layers: int or None. Cap on the frozen depth; defaults to
+        max_frozen_layers: int or None. Cap on the number of frozen blocks; defaults to
             `len(target_layers) * num_layers_per_freeze`.
 
     Raises:
@@ -68,7 +70,7 @@ class LayerLockSchedule:
         if target_layers is None:
             if max_frozen_layers is None:
                 raise ValueError(
-                    "Pass `target_layers` (one block depth per freezing event) "
+                    "Pass `target_layers` (one block index per freezing event) "
                     "or `max_frozen_layers` (then each event targets the newest "
                     "frozen block)."
                 )
@@ -85,14 +87,14 @@ class LayerLockSchedule:
         self.target_layers = target_layers
         self.max_frozen_layers = int(max_frozen_layers)
         for event, target in enumerate(target_layers, start=1):
-            depth = self.frozen_depth_after(event)
+            depth = self.num_frozen_layers_after(event)
             if not 1 <= target <= depth:
                 raise ValueError(
                     f"Freezing event {event} (step {self.event_step(event)}) "
                     f"switches the target to block {target}, but only blocks "
                     f"1..{depth} are frozen after it. A target must already be "
                     "frozen when it becomes the target (targets are 1-based "
-                    "block depths)."
+                    "block indices)."
                 )
 
     @property
@@ -107,11 +109,21 @@ class LayerLockSchedule:
     def event_steps(self):
         return [self.event_step(i) for i in range(1, self.num_events + 1)]
 
-    def frozen_depth_after(self, event):
+    def num_frozen_layers_after(self, event):
+        """Blocks frozen after `event` events (0: none)."""
         return min(event * self.num_layers_per_freeze, self.max_frozen_layers)
 
+    def frozen_depth_after(self, event):
+        """Deprecated name of `num_frozen_layers_after`."""
+        warnings.warn(
+            "`frozen_depth_after` is deprecated; use `num_frozen_layers_after`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.num_frozen_layers_after(event)
+
     def state_at(self, step):
-        """`(num_events_done, frozen_depth, target_layer)` at a step.
+        """`(num_events_done, num_frozen_layers, target_layer)` at a step.
 
         `target_layer` is 0 (pixels) before the first event.
         """
@@ -122,7 +134,7 @@ class LayerLockSchedule:
             self.num_events,
             1 + (step - self.num_steps_before_first_freeze) // self.num_steps_between_freezes,
         )
-        return (event, self.frozen_depth_after(event), self.target_layers[event - 1])
+        return (event, self.num_frozen_layers_after(event), self.target_layers[event - 1])
 
     def validate_for(self, num_encoder_layers):
         """Rejects schedules that freeze more blocks than the encoder has.
@@ -132,7 +144,7 @@ class LayerLockSchedule:
                 blocks minus those used as the decoder).
         """
         for event in range(1, self.num_events + 1):
-            depth = self.frozen_depth_after(event)
+            depth = self.num_frozen_layers_after(event)
             if depth > num_encoder_layers:
                 raise ValueError(
                     f"Freezing event {event} (step {self.event_step(event)}) "

@@ -6,7 +6,7 @@ from keras import ops
 class LastValue(keras.metrics.Metric):
     """A metric that reports the last value it was given.
 
-    Used to put state such as LayerLock's frozen depth and target layer into
+    Used to put state such as LayerLock's number of frozen blocks and target layer into
     `fit` logs (progress bar, `CSVLogger`, TensorBoard) on every backend.
 
     Args:
@@ -15,7 +15,7 @@ class LastValue(keras.metrics.Metric):
 
     Example:
     ```python
-    depth = LastValue(name="frozen_depth")
+    depth = LastValue(name="num_frozen_layers")
     depth.update_state(3)
     float(depth.result())  # 3.0
     ```

@@ -25,6 +25,9 @@ What is used, and why:
 - `callback._model`: the model without the JAX trainer's state sync that
   `callback.model` performs on every access (a sync per batch would cost a
   host copy of every variable).
+- `ProgbarLogger._maybe_init_progbar` and `Progbar._values`: Keras prints
+  every log as a float and has no public hook for the format; LayerLock's
+  integer state (`num_frozen_layers`, `target_layer`) is printed as ints.
 """
 
 import keras
@@ -109,3 +112,49 @@ def restrict_moving_averages(optimizer, variables, indices):
         optimizer._model_variables_moving_average = [
             averages[indices[optimizer_variable_key(optimizer, v)]] for v in variables
         ]
+
+
+class _IntegerFloat(float):
+    """A float that formats as the nearest int whatever the format spec."""
+
+    def __truediv__(self, other):
+        return _IntegerFloat(float(self) / other)
+
+    def __format__(self, spec):
+        return str(int(round(float(self))))
+
+
+class _IntegerValues(dict):
+    """`Progbar._values` that prints the named entries as ints.
+
+    `Progbar` keeps `[sum, count]` per log and prints `sum / count` with
+    `.4f` or `.4e`; the named entries keep their value as an
+    `_IntegerFloat`, so both of its display modes print `2`, not `2.0000`.
+    """
+
+    def __init__(self, integer_keys):
+        super().__init__()
+        self.integer_keys = frozenset(integer_keys)
+
+    def __setitem__(self, key, value):
+        if key in self.integer_keys and isinstance(value, list):
+            value = [_IntegerFloat(float(value[0]) / max(1, value[1])), 1]
+        super().__setitem__(key, value)
+
+
+class ProgbarLoggerWithIntegerLogs(keras.callbacks.ProgbarLogger):
+    """`ProgbarLogger` whose bar prints the logs `self.integer_logs` as ints.
+
+    The private part of `keras_layerlock.callbacks.IntegerLogsProgbarLogger`:
+    it hooks the bar's creation and replaces its private `_values` store.
+    """
+
+    integer_logs = ()
+
+    def _maybe_init_progbar(self):
+        had_progbar = self.progbar is not None
+        super()._maybe_init_progbar()
+        if not had_progbar:
+            values = _IntegerValues(self.integer_logs)
+            values.update(self.progbar._values)
+            self.progbar._values = values

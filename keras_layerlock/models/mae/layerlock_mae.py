@@ -81,7 +81,7 @@ class LayerLockMAE(PretrainingModel):
         decoder_hidden_dim, decoder_num_layers, decoder_num_heads,
         decoder_intermediate_dim: size of the separate decoder
             (`decoder="mae"`); default to half the backbone width, 4 layers.
-        frozen_depth, target_layer: LayerLock state to start in (0 = no
+        num_frozen_layers, target_layer: LayerLock state to start in (0 = no
             freezing, pixel targets); normally set by `LayerLockCallback`.
         target_mode: `"newest"` (default): after an event the target is the
             output of the scheduled block; `"all"`: the outputs of every
@@ -128,7 +128,7 @@ class LayerLockMAE(PretrainingModel):
         decoder_num_layers=4,
         decoder_num_heads=None,
         decoder_intermediate_dim=None,
-        frozen_depth=0,
+        num_frozen_layers=0,
         target_layer=0,
         target_mode="newest",
         online_latent_weight=0.0,
@@ -252,7 +252,7 @@ class LayerLockMAE(PretrainingModel):
             self.online_latent_step = self.add_weight(
                 name="online_latent_step", shape=(), initializer="zeros", trainable=False
             )
-        self._init_layerlock(frozen_depth, target_layer)
+        self._init_layerlock(num_frozen_layers, target_layer)
 
     # ------------------------------------------------------------------ state
     @property
@@ -276,8 +276,8 @@ class LayerLockMAE(PretrainingModel):
         # is frozen so that it gets no weight decay or moment updates either.
         self.pixel_head.trainable = target_layer == 0
         self.latent_head.trainable = target_layer > 0 or self.online_latent_weight > 0
-        for depth, head in enumerate(self.extra_latent_heads, start=2):
-            head.trainable = depth <= target_layer
+        for block, head in enumerate(self.extra_latent_heads, start=2):
+            head.trainable = block <= target_layer
 
     # ---------------------------------------------------------------- forward
     def call(self, inputs, training=False):
@@ -296,7 +296,7 @@ class LayerLockMAE(PretrainingModel):
         patches = patchify(videos, backbone.patch_size)  # (B, N, patch_dim)
         batch_size = ops.shape(patches)[0]
         visible_ids, masked_ids = self.token_masking.sample(batch_size, grid)
-        depth, target = self.frozen_depth, self.target_layer
+        num_frozen, target = self.num_frozen_layers, self.target_layer
         if target > 0:
             num_masked = masked_ids.shape[1]
             num_predicted = max(1, int(round(num_masked * self.latent_loss_patch_fraction)))
@@ -309,14 +309,14 @@ class LayerLockMAE(PretrainingModel):
         x = backbone.patch_embedding.project(gather_tokens(patches, visible_ids))
         x = backbone.add_position_embedding(x, visible_positions)
 
-        if depth > 0:
+        if num_frozen > 0:
             # Frozen prefix: forward only, on the visible tokens.
             x = ops.stop_gradient(x)
-            x = backbone.encode(x, visible_positions, 0, depth, training=False)[-1]
+            x = backbone.encode(x, visible_positions, 0, num_frozen, training=False)[-1]
             x = ops.stop_gradient(x)
-        if depth < self.num_encoder_layers:
+        if num_frozen < self.num_encoder_layers:
             x = backbone.encode(
-                x, visible_positions, depth, self.num_encoder_layers, training=training
+                x, visible_positions, num_frozen, self.num_encoder_layers, training=training
             )[-1]
 
         if target > 0:
@@ -423,7 +423,7 @@ class LayerLockMAE(PretrainingModel):
             "decoder_num_layers": self.decoder_num_layers,
             "decoder_num_heads": self.decoder_num_heads,
             "decoder_intermediate_dim": self.decoder_intermediate_dim,
-            "frozen_depth": self.frozen_depth,
+            "num_frozen_layers": self.num_frozen_layers,
             "target_layer": self.target_layer,
             "target_mode": self.target_mode,
             "online_latent_weight": self.online_latent_weight,

@@ -1,5 +1,8 @@
+import warnings
+
 import keras
 
+from keras_layerlock.callbacks.integer_logs_progbar_logger import IntegerLogsProgbarLogger
 from keras_layerlock.layerlock.layerlock_learning_rate import LayerLockLearningRate
 from keras_layerlock.layerlock.optimizer_restriction import restrict_optimizer
 from keras_layerlock.metrics.last_value import LastValue
@@ -18,12 +21,12 @@ class PretrainingModel(keras.Model):
 
     Holds what every model shares (Erdogan et al., "LayerLock:
     Non-collapsing Representation Learning with Progressive Freezing",
-    2025): the LayerLock state (`frozen_depth`, `target_layer`), how a
+    2025): the LayerLock state (`num_frozen_layers`, `target_layer`), how a
     state change sets `layer.trainable` and narrows a built optimizer while
     keeping its moments, the optimizer conventions of `compile` (no weight
     decay on LayerNorm parameters, biases or tokens; the learning rate
     wrapped for re-warm-ups; the optimizer built on every variable LayerLock
-    may freeze), and the `frozen_depth` / `target_layer` entries of the
+    may freeze), and the `num_frozen_layers` / `target_layer` entries of the
     `fit` logs.
 
     Subclasses define `num_encoder_layers`, call `_init_layerlock` at the
@@ -45,6 +48,15 @@ class PretrainingModel(keras.Model):
     """
 
     def __init__(self, backbone, **kwargs):
+        # `frozen_depth` was the name of `num_frozen_layers` in 0.1
+        # ("depth" also named the num_frozen-map task); old configs still load.
+        self._legacy_num_frozen_layers = kwargs.pop("frozen_depth", None)
+        if self._legacy_num_frozen_layers is not None:
+            warnings.warn(
+                "`frozen_depth` is deprecated; pass `num_frozen_layers` instead.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
         super().__init__(**kwargs)
         if isinstance(backbone, dict):
             backbone = keras.layers.deserialize(backbone)
@@ -53,9 +65,9 @@ class PretrainingModel(keras.Model):
                 f"`backbone` must be a VideoViTBackbone; received {type(backbone).__name__}."
             )
         self.backbone = backbone
-        self.frozen_depth_tracker = LastValue(name="frozen_depth")
+        self.num_frozen_layers_tracker = LastValue(name="num_frozen_layers")
         self.target_layer_tracker = LastValue(name="target_layer")
-        self.frozen_depth = 0
+        self.num_frozen_layers = 0
         self.target_layer = 0
 
     @classmethod
@@ -63,11 +75,30 @@ class PretrainingModel(keras.Model):
         # `__init__` deserializes a backbone config itself.
         return cls(**config)
 
-    def _init_layerlock(self, frozen_depth, target_layer):
+    def _init_layerlock(self, num_frozen_layers, target_layer):
         self.built = True
-        self.set_layerlock_state(frozen_depth, target_layer)
+        legacy = self._legacy_num_frozen_layers
+        if legacy is not None:
+            if num_frozen_layers not in (0, legacy):
+                raise ValueError(
+                    "Received both `num_frozen_layers` and its deprecated name "
+                    f"`frozen_depth`, with different values ({num_frozen_layers} and "
+                    f"{legacy}). Pass `num_frozen_layers` alone."
+                )
+            num_frozen_layers = legacy
+        self.set_layerlock_state(num_frozen_layers, target_layer)
 
     # ------------------------------------------------------------------ state
+    @property
+    def frozen_depth(self):
+        """Deprecated name of `num_frozen_layers`."""
+        warnings.warn(
+            "`frozen_depth` is deprecated; use `num_frozen_layers`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.num_frozen_layers
+
     @property
     def num_encoder_layers(self):
         """Backbone blocks that belong to the encoder (and may be frozen)."""
@@ -79,7 +110,7 @@ class PretrainingModel(keras.Model):
     def _set_target_heads(self, target_layer):
         """Sets the `trainable` flags of the per-target heads."""
 
-    def _on_freeze(self, old_depth, new_depth):
+    def _on_freeze(self, old_num_frozen, new_num_frozen):
         """Called with the variables current, before the flags change."""
 
     def freezable_layers(self):
@@ -90,8 +121,8 @@ class PretrainingModel(keras.Model):
         layers += self.backbone.transformer_layers[: self.num_encoder_layers]
         return layers + self._target_head_layers()
 
-    def set_layerlock_state(self, frozen_depth, target_layer):
-        """Freezes the first `frozen_depth` encoder blocks; sets the target.
+    def set_layerlock_state(self, num_frozen_layers, target_layer):
+        """Freezes the first `num_frozen_layers` encoder blocks; sets the target.
 
         The patch embedding (and learned position table) freezes with the
         first block: freezing blocks but not the embedding would still
@@ -102,51 +133,51 @@ class PretrainingModel(keras.Model):
         callback's `self.model` access syncs them).
 
         Args:
-            frozen_depth: int in `[0, num_encoder_layers]`.
+            num_frozen_layers: int in `[0, num_encoder_layers]`.
             target_layer: 0 for the model's default target (pixels for the
                 MAE, the teacher's output for V-JEPA), else a 1-based block
-                depth `<= frozen_depth`.
+                num_frozen `<= num_frozen_layers`.
         """
-        frozen_depth, target_layer = int(frozen_depth), int(target_layer)
+        num_frozen_layers, target_layer = int(num_frozen_layers), int(target_layer)
         num_decoder = self.backbone.num_layers - self.num_encoder_layers
-        if not 0 <= frozen_depth <= self.num_encoder_layers:
+        if not 0 <= num_frozen_layers <= self.num_encoder_layers:
             decoder_note = (
                 f" (the encoder blocks; the last {num_decoder} blocks are the decoder)"
                 if num_decoder
                 else ""
             )
             raise ValueError(
-                f"frozen_depth must be in [0, {self.num_encoder_layers}]"
-                f"{decoder_note}; received {frozen_depth}."
+                f"num_frozen_layers must be in [0, {self.num_encoder_layers}]"
+                f"{decoder_note}; received {num_frozen_layers}."
             )
-        if not 0 <= target_layer <= frozen_depth:
+        if not 0 <= target_layer <= num_frozen_layers:
             raise ValueError(
                 "target_layer must be 0 (the default target) or a frozen block "
-                f"depth in [1, frozen_depth={frozen_depth}]; received {target_layer}."
+                f"depth in [1, num_frozen_layers={num_frozen_layers}]; received {target_layer}."
             )
-        if frozen_depth < self.frozen_depth:
+        if num_frozen_layers < self.num_frozen_layers:
             raise ValueError(
-                f"LayerLock never unfreezes: current frozen depth is "
-                f"{self.frozen_depth}, requested {frozen_depth}. Build a new "
+                f"LayerLock never unfreezes: current number of frozen blocks is "
+                f"{self.num_frozen_layers}, requested {num_frozen_layers}. Build a new "
                 "model (or set `trainable` yourself) to fine-tune."
             )
-        if frozen_depth > self.frozen_depth:
-            self._on_freeze(self.frozen_depth, frozen_depth)
-        embedding_trainable = frozen_depth == 0
+        if num_frozen_layers > self.num_frozen_layers:
+            self._on_freeze(self.num_frozen_layers, num_frozen_layers)
+        embedding_trainable = num_frozen_layers == 0
         self.backbone.patch_embedding.trainable = embedding_trainable
         if self.backbone.position_embedding is not None:
             self.backbone.position_embedding.trainable = embedding_trainable
         for i, block in enumerate(self.backbone.transformer_layers[: self.num_encoder_layers]):
-            block.trainable = i >= frozen_depth
+            block.trainable = i >= num_frozen_layers
         self._set_target_heads(target_layer)
-        self.frozen_depth = frozen_depth
+        self.num_frozen_layers = num_frozen_layers
         self.target_layer = target_layer
         optimizer = getattr(self, "optimizer", None)
         if optimizer is not None and optimizer.built:
             restrict_optimizer(optimizer, self.trainable_variables)
 
     def _track_layerlock_state(self):
-        self.frozen_depth_tracker.update_state(self.frozen_depth)
+        self.num_frozen_layers_tracker.update_state(self.num_frozen_layers)
         self.target_layer_tracker.update_state(self.target_layer)
 
     # ------------------------------------------------------------ training
@@ -184,6 +215,20 @@ class PretrainingModel(keras.Model):
                     var_list=[v for v in self.variables if len(v.shape) <= 1]
                 )
             self._build_optimizer()
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            **kwargs):
+        """`keras.Model.fit`, with LayerLock's state shown as integers.
+
+        Unless `callbacks` holds a `keras.callbacks.ProgbarLogger`, the
+        progress bar is an `IntegerLogsProgbarLogger`: `num_frozen_layers:
+        2` rather than Keras' `2.0000`. Everything else is `keras.Model.fit`.
+        """
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
+            callbacks.append(IntegerLogsProgbarLogger())
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                           callbacks=callbacks, **kwargs)
 
     def compile_from_config(self, config):
         config = keras.saving.deserialize_keras_object(config)

@@ -32,7 +32,7 @@ def _pair(size, name):
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
 class VideoViTBackbone(Backbone):
-    """Video Vision Transformer that returns the features of every depth.
+    """Video Vision Transformer that returns the features of every layer.
 
     A tubelet embedding, optional additive position embedding, and
     `num_layers` pre-LayerNorm transformer blocks named

@@ -64,7 +64,7 @@ class VJEPA(PretrainingModel):
         ema_momentum: float or `(start, end)`; defaults to `(0.998, 1.0)`.
         ema_steps: int. Steps of the momentum ramp; None keeps the start
             value.
-        frozen_depth, target_layer: LayerLock state to start in (target 0 =
+        num_frozen_layers, target_layer: LayerLock state to start in (target 0 =
             the teacher's output); normally set by `LayerLockCallback`.
         variance_loss_weight: float, default 0 (V-JEPA). Weight of VICReg's
             variance hinge on the context encoder's output, mean-pooled over
@@ -81,6 +81,11 @@ class VJEPA(PretrainingModel):
             valid context token of the batch a sample: a batch of 16 clips
             gives at most 16 samples for a 160-wide covariance, their
             tokens a few hundred).
+        initial_target_layer: None or int. The teacher block (1-based) whose
+            output is the target while nothing is frozen (target 0); None:
+            the teacher's output (V-JEPA). LayerLock's V-JEPA runs start by
+            predicting the teacher's first block (`1`), which keeps the
+            early targets close to the pixels.
         seed: int or None. Seed of the masks.
         **kwargs: `name`, `dtype`, ...
 
@@ -106,12 +111,13 @@ class VJEPA(PretrainingModel):
         loss="l1",
         ema_momentum=(0.998, 1.0),
         ema_steps=None,
-        frozen_depth=0,
+        num_frozen_layers=0,
         target_layer=0,
         variance_loss_weight=0.0,
         covariance_loss_weight=0.0,
         variance_target=1.0,
         variance_covariance_samples="clips",
+        initial_target_layer=None,
         seed=None,
         **kwargs,
     ):
@@ -149,6 +155,18 @@ class VJEPA(PretrainingModel):
                 f"`variance_covariance_samples` must be one of {VARIANCE_COVARIANCE_SAMPLES}; "
                 f"received {variance_covariance_samples!r}.")
         self.variance_covariance_samples = variance_covariance_samples
+        if initial_target_layer is not None and (
+            isinstance(initial_target_layer, bool)
+            or not isinstance(initial_target_layer, numbers.Integral)
+            or not 1 <= initial_target_layer <= backbone.num_layers
+        ):
+            raise ValueError(
+                "`initial_target_layer` must be None (the teacher's output) or an int "
+                f"block index in [1, {backbone.num_layers}]; received {initial_target_layer!r}."
+            )
+        self.initial_target_layer = (
+            None if initial_target_layer is None else int(initial_target_layer)
+        )
         self.seed = seed
         policy = self.dtype_policy
         self.maskings = [
@@ -180,20 +198,20 @@ class VJEPA(PretrainingModel):
             name="predictor",
         )
         self.predictor.build((None, None, hidden))
-        self._init_layerlock(frozen_depth, target_layer)
+        self._init_layerlock(num_frozen_layers, target_layer)
 
     # ------------------------------------------------------------------ EMA
-    def _target_pairs(self, frozen_depth):
-        """(online, teacher) layer pairs; the first `frozen_depth` blocks
+    def _target_pairs(self, num_frozen_layers):
+        """(online, teacher) layer pairs; the first `num_frozen_layers` blocks
         and (if any are frozen) the embeddings are excluded."""
         online, teacher = self.backbone, self.target_encoder
         pairs = []
-        if frozen_depth == 0:
+        if num_frozen_layers == 0:
             pairs.append((online.patch_embedding, teacher.patch_embedding))
             if online.position_embedding is not None:
                 pairs.append((online.position_embedding, teacher.position_embedding))
         pairs += list(
-            zip(online.transformer_layers[frozen_depth:], teacher.transformer_layers[frozen_depth:])
+            zip(online.transformer_layers[num_frozen_layers:], teacher.transformer_layers[num_frozen_layers:])
         )
         if online.final_norm is not None:
             pairs.append((online.final_norm, teacher.final_norm))
@@ -219,16 +237,16 @@ class VJEPA(PretrainingModel):
         return self.ema_teacher.momentum_at(step)
 
     def _update_teacher(self):
-        self.ema_teacher.update(self._target_pairs(self.frozen_depth))
+        self.ema_teacher.update(self._target_pairs(self.num_frozen_layers))
 
-    def _on_freeze(self, old_depth, new_depth):
+    def _on_freeze(self, old_num_frozen, new_num_frozen):
         # The teacher's copy of a frozen block is the frozen block: set it
         # once here, and the EMA update skips it from now on.
         online, teacher = self.backbone, self.target_encoder
         layers = list(zip(online.transformer_layers, teacher.transformer_layers))[
-            old_depth:new_depth
+            old_num_frozen:new_num_frozen
         ]
-        if old_depth == 0:
+        if old_num_frozen == 0:
             layers.append((online.patch_embedding, teacher.patch_embedding))
             if online.position_embedding is not None:
                 layers.append((online.position_embedding, teacher.position_embedding))
@@ -253,17 +271,20 @@ class VJEPA(PretrainingModel):
         grid = backbone.grid_shape(inputs.shape)
         positions = grid_positions(grid)
         batch_size = ops.shape(inputs)[0]
-        depth, target = self.frozen_depth, self.target_layer
+        num_frozen, target = self.num_frozen_layers, self.target_layer
 
         # Targets: the teacher on every token, forward only.
         teacher_tokens, _ = teacher.embed(inputs)
-        teacher_depth = target if target > 0 else teacher.num_layers
-        features = teacher.encode(ops.stop_gradient(teacher_tokens), positions, 0, teacher_depth)
+        if target > 0:
+            num_teacher_blocks = target
+        else:
+            num_teacher_blocks = self.initial_target_layer or teacher.num_layers
+        features = teacher.encode(ops.stop_gradient(teacher_tokens), positions, 0, num_teacher_blocks)
         # V-JEPA normalises the teacher's features without affine parameters.
         features = ops.stop_gradient(standardize_last_axis(features[-1], epsilon=1e-5))
 
         tokens, _ = backbone.embed(inputs, training=training)
-        if depth > 0:
+        if num_frozen > 0:
             tokens = ops.stop_gradient(tokens)
         keys = ("predictions", "targets", "target_valid", "context_ids", "target_ids",
                 "context_embeddings", "context_tokens", "context_valid")
@@ -273,14 +294,14 @@ class VJEPA(PretrainingModel):
             context_positions = gather_positions(positions, context_ids)
             target_positions = gather_positions(positions, target_ids)
             x = gather_tokens(tokens, context_ids)
-            if depth > 0:
+            if num_frozen > 0:
                 x = backbone.encode(
-                    x, context_positions, 0, depth, attention_mask=context_valid, training=False
+                    x, context_positions, 0, num_frozen, attention_mask=context_valid, training=False
                 )[-1]
                 x = ops.stop_gradient(x)
-            if depth < backbone.num_layers:
+            if num_frozen < backbone.num_layers:
                 x = backbone.encode(
-                    x, context_positions, depth, backbone.num_layers,
+                    x, context_positions, num_frozen, backbone.num_layers,
                     attention_mask=context_valid, training=training,
                 )[-1]
             weight = ops.cast(context_valid, x.dtype)[:, :, None]
@@ -337,12 +358,13 @@ class VJEPA(PretrainingModel):
             "loss": self.loss_type,
             "ema_momentum": self.ema_momentum,
             "ema_steps": self.ema_steps,
-            "frozen_depth": self.frozen_depth,
+            "num_frozen_layers": self.num_frozen_layers,
             "target_layer": self.target_layer,
             "variance_loss_weight": self.variance_loss_weight,
             "covariance_loss_weight": self.covariance_loss_weight,
             "variance_target": self.variance_target,
             "variance_covariance_samples": self.variance_covariance_samples,
+            "initial_target_layer": self.initial_target_layer,
             "seed": self.seed,
             "name": self.name,
         }
