@@ -192,7 +192,7 @@ def evaluate(args, backbone, splits):
     """The suite's readout protocol on one frozen backbone."""
     # The MAE presets keep the decoder blocks (4 of 8); read the encoder.
     rows = kl.evaluation.protocol.evaluate_frozen_backbone(
-        backbone, splits, depth_fractions=args.depth_fractions, num_layers=NUM_ENCODER_LAYERS,
+        backbone, splits, layer_fractions=args.layer_fractions, num_layers=NUM_ENCODER_LAYERS,
         learning_rates=args.learning_rates, num_steps=args.readout_steps,
         num_seeds=args.num_seeds, verbose=bool(args.verbose))
     row = {task: kl.evaluation.protocol.interval_row(rows[task]["test"]) for task in TASKS}
@@ -348,7 +348,7 @@ def main():
     parser.add_argument("--num_test", type=int, default=1024, help="test clips (reported)")
     parser.add_argument("--num_seeds", type=int, default=3, help="readout seeds per result")
     parser.add_argument("--learning_rates", type=float, nargs="+", default=[1e-3, 3e-3])
-    parser.add_argument("--depth_fractions", type=float, nargs="+", default=[0.5, 1.0],
+    parser.add_argument("--layer_fractions", type=float, nargs="+", default=[0.5, 1.0],
                         help="the full LayerLock sweep: 0.25 0.5 0.75 0.85 0.95 1.0")
     parser.add_argument("--difficulty", default="standard", choices=kl.data.DIFFICULTIES)
     parser.add_argument("--seed", type=int, default=0)
@@ -366,7 +366,7 @@ def main():
         args.steps, args.batch_size, args.num_pretrain = 4, 4, 16
         args.num_readout_train, args.num_validation, args.num_test = 16, 8, 8
         args.readout_steps, args.ceiling_steps, args.num_seeds = 2, 2, 2
-        args.learning_rates, args.depth_fractions = [1e-3], [1.0]
+        args.learning_rates, args.layer_fractions = [1e-3], [1.0]
     os.makedirs(args.output_dir, exist_ok=True)
     if args.pretrain:
         return pretrain(args, args.pretrain)

@@ -113,7 +113,7 @@ def test_sweep_on_a_two_point_grid_keeps_every_result_and_the_best():
     test = {1: features(labels[64:]), 2: rng.normal(size=(32, 4, 8)).astype("float32")}
     sweep = kl.evaluation.readout_sweep(
         "classification", train, labels[:64], val, labels[64:], num_layers=2,
-        learning_rates=(3e-3,), depth_fractions=(0.5, 1.0), num_steps=60, batch_size=16,
+        learning_rates=(3e-3,), layer_fractions=(0.5, 1.0), num_steps=60, batch_size=16,
         verbose=False, num_classes=3, readout_hidden_dim=16, readout_num_heads=2,
         test_features=test, test_targets=labels[64:], num_seeds=3,
     )
@@ -129,18 +129,28 @@ def test_sweep_on_a_two_point_grid_keeps_every_result_and_the_best():
     assert tested["low"] <= tested["value"] <= tested["high"] and tested["value"] > 0.8
     with pytest.raises(ValueError, match="No cached features"):
         kl.evaluation.readout_sweep("classification", {1: train[1]}, labels[:64], val,
+                                    labels[64:], num_layers=2, layer_fractions=(1.0,))
+    assert kl.evaluation.feature_layer_at_fraction(0.85, 4) == 3
+    assert kl.evaluation.feature_layer_at_fraction(0.1, 4) == 1
+    # The names of 0.1, where "depth" also meant a block index.
+    with pytest.warns(DeprecationWarning, match="feature_layer_at_fraction"):
+        assert kl.evaluation.depth_fraction_to_layer(0.85, 4) == 3
+    with pytest.warns(DeprecationWarning, match="layer_fractions"), \
+            pytest.raises(ValueError, match="No cached features"):
+        kl.evaluation.readout_sweep("classification", {1: train[1]}, labels[:64], val,
                                     labels[64:], num_layers=2, depth_fractions=(1.0,))
-    assert kl.evaluation.depth_fraction_to_layer(0.85, 4) == 3
-    assert kl.evaluation.depth_fraction_to_layer(0.1, 4) == 1
 
 
-def test_depth_features_of_several_layers_from_one_pass():
+def test_features_of_several_layers_from_one_pass():
     backbone = micro_backbone()
     videos = micro_videos(3)
-    features = kl.evaluation.compute_depth_features(backbone, videos, [1, 2], batch_size=2)
+    features = kl.evaluation.compute_layer_features(backbone, videos, [1, 2], batch_size=2)
     full = backbone(videos)
     for layer in (1, 2):
         np.testing.assert_allclose(features[layer], to_numpy(full[layer]), atol=1e-5)
+    with pytest.warns(DeprecationWarning, match="compute_layer_features"):
+        old = kl.evaluation.compute_depth_features(backbone, videos, [1], batch_size=2)
+    np.testing.assert_array_equal(old[1], features[1])
     pooled = kl.evaluation.extract_features(backbone, videos, layer=1)
     np.testing.assert_allclose(pooled, to_numpy(full[1]).mean(1), atol=1e-5)
 

@@ -44,7 +44,7 @@ def test_pixel_probe_and_frozen_backbone_rows_have_intervals(splits):
                   learning_rates=(1e-3,))
     pixels = protocol.evaluate_pixels(splits, **kwargs)
     backbone = kl.VideoViTBackbone.from_preset("video_vit_micro")
-    frozen = protocol.evaluate_frozen_backbone(backbone, splits, depth_fractions=(1.0,),
+    frozen = protocol.evaluate_frozen_backbone(backbone, splits, layer_fractions=(1.0,),
                                                **kwargs)
     for rows in (pixels, frozen):
         for task in ("motion", "depth"):

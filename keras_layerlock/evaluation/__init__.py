@@ -9,11 +9,13 @@ from keras_layerlock.evaluation.feature_extraction import extract_features
 from keras_layerlock.evaluation.knn_classifier import knn_accuracy
 from keras_layerlock.evaluation.knn_classifier import knn_predict
 from keras_layerlock.evaluation.linear_probe import linear_probe
-from keras_layerlock.evaluation.readout_sweep import SWEEP_DEPTH_FRACTIONS
+from keras_layerlock.evaluation.readout_sweep import SWEEP_LAYER_FRACTIONS
 from keras_layerlock.evaluation.readout_sweep import SWEEP_LEARNING_RATES
 from keras_layerlock.evaluation.readout_sweep import build_readout
-from keras_layerlock.evaluation.readout_sweep import compute_depth_features
-from keras_layerlock.evaluation.readout_sweep import depth_fraction_to_layer
+from keras_layerlock.evaluation.readout_sweep import compute_depth_features  # deprecated
+from keras_layerlock.evaluation.readout_sweep import compute_layer_features
+from keras_layerlock.evaluation.readout_sweep import depth_fraction_to_layer  # deprecated
+from keras_layerlock.evaluation.readout_sweep import feature_layer_at_fraction
 from keras_layerlock.evaluation.readout_sweep import per_clip_scores
 from keras_layerlock.evaluation.readout_sweep import readout_learning_rate
 from keras_layerlock.evaluation.readout_sweep import readout_sweep

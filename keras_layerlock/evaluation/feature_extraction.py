@@ -34,12 +34,12 @@ def extract_features(backbone, videos, layer=None, pooling="mean", batch_size=32
         raise ValueError(
             f"`layer` must be in [0, {backbone.num_layers}] for this backbone; received {layer}."
         )
-    return depth_features_in_batches(
+    return layer_features_in_batches(
         backbone, videos, [layer], batch_size, verbose, mean_pool=pooling == "mean"
     )[layer]
 
 
-def depth_features_in_batches(backbone, videos, layers, batch_size, verbose, mean_pool=False):
+def layer_features_in_batches(backbone, videos, layers, batch_size, verbose, mean_pool=False):
     """`{layer: features}` for several depths from one forward pass per batch.
 
     Runs the embedding and blocks `1..max(layers)` (inference mode) on

@@ -11,10 +11,11 @@ from keras_layerlock.data.procedural.label_preserving_flips import LabelPreservi
 from keras_layerlock.data.procedural.procedural_video_suite import ProceduralVideoSuite
 from keras_layerlock.data.procedural.procedural_video_suite import task_targets
 from keras_layerlock.evaluation.bootstrap import bootstrap_interval
-from keras_layerlock.evaluation.readout_sweep import compute_depth_features
-from keras_layerlock.evaluation.readout_sweep import depth_fraction_to_layer
+from keras_layerlock.evaluation.readout_sweep import compute_layer_features
+from keras_layerlock.evaluation.readout_sweep import feature_layer_at_fraction
 from keras_layerlock.evaluation.readout_sweep import per_clip_scores
 from keras_layerlock.evaluation.readout_sweep import readout_sweep
+from keras_layerlock.evaluation.readout_sweep import renamed_argument
 from keras_layerlock.evaluation.readout_sweep import train_readout
 from keras_layerlock.losses.masked_depth_l2 import depth_prior
 from keras_layerlock.utils.video_patches import patchify
@@ -52,7 +53,7 @@ def interval_row(result):
 
 
 def evaluate_features(features, splits, num_layers, tasks=TASKS, protocol="linear",
-                      depth_fractions=(0.5, 1.0), learning_rates=(1e-3, 3e-3), num_steps=500,
+                      layer_fractions=(0.5, 1.0), learning_rates=(1e-3, 3e-3), num_steps=500,
                       num_seeds=3, token_grid=None, verbose=False):
     """Readout sweep per task on cached features; tested with seeds.
 
@@ -60,10 +61,10 @@ def evaluate_features(features, splits, num_layers, tasks=TASKS, protocol="linea
         features: `{split: {layer: (n, num_tokens, D)}}` for the splits
             `"train"`, `"validation"` and `"test"`.
         splits: `{split: load_split arrays}` (the targets).
-        num_layers: int. Depth the readout depth fractions refer to.
+        num_layers: int. Depth the readout layer fractions refer to.
         tasks: the procedural tasks to read out.
         protocol: a key of `READOUT_PROTOCOLS`.
-        depth_fractions, learning_rates, num_steps: the sweep (selected on
+        layer_fractions, learning_rates, num_steps: the sweep (selected on
             validation clips).
         num_seeds: readout seeds of the tested setting.
         token_grid: `(T, H, W)` of the tokens.
@@ -80,7 +81,7 @@ def evaluate_features(features, splits, num_layers, tasks=TASKS, protocol="linea
         sweep = readout_sweep(
             task_kind(task), features["train"], targets["train"], features["validation"],
             targets["validation"], num_layers=num_layers, learning_rates=learning_rates,
-            depth_fractions=depth_fractions, num_steps=num_steps,
+            layer_fractions=layer_fractions, num_steps=num_steps,
             test_features=features["test"], test_targets=targets["test"],
             num_seeds=num_seeds, verbose=verbose, token_grid=token_grid,
             **task_arguments(task, splits["train"]), **readout)
@@ -89,14 +90,14 @@ def evaluate_features(features, splits, num_layers, tasks=TASKS, protocol="linea
     return out
 
 
-def evaluate_frozen_backbone(backbone, splits, depth_fractions=(0.5, 1.0), num_layers=None,
+def evaluate_frozen_backbone(backbone, splits, layer_fractions=(0.5, 1.0), num_layers=None,
                              batch_size=64, **kwargs):
     """`evaluate_features` on a backbone's frozen features of every split.
 
-    The features of all blocks the depth fractions select are computed in
+    The features of all blocks the layer fractions select are computed in
     one forward pass per clip and reused by every readout.
 
-    `num_layers` is the encoder depth the readout depth fractions refer to
+    `num_layers` is the encoder depth the readout layer fractions refer to
     (defaults to all blocks). Pass it for a backbone saved from a
     LayerLock / 4DS MAE, whose last blocks are the decoder: the readouts
     read the encoder.
@@ -111,18 +112,20 @@ def evaluate_frozen_backbone(backbone, splits, depth_fractions=(0.5, 1.0), num_l
     rows["motion"]["test"]   # value, low, high (95 %), per_seed
     ```
     """
+    layer_fractions = renamed_argument(kwargs, "depth_fractions", "layer_fractions",
+                                       layer_fractions)
     num_layers = backbone.num_layers if num_layers is None else int(num_layers)
     if not 1 <= num_layers <= backbone.num_layers:
         raise ValueError(
             f"`num_layers` (the encoder depth) must be in [1, {backbone.num_layers}]; "
             f"received {num_layers}."
         )
-    layers = sorted({depth_fraction_to_layer(f, num_layers) for f in depth_fractions})
-    features = {split: compute_depth_features(backbone, videos_of(data), layers,
+    layers = sorted({feature_layer_at_fraction(f, num_layers) for f in layer_fractions})
+    features = {split: compute_layer_features(backbone, videos_of(data), layers,
                                               batch_size=batch_size)
                 for split, data in splits.items()}
     return evaluate_features(features, splits, num_layers,
-                             depth_fractions=depth_fractions,
+                             layer_fractions=layer_fractions,
                              token_grid=tuple(backbone.nominal_grid_shape), **kwargs)
 
 
@@ -136,7 +139,7 @@ def evaluate_pixels(splits, patch_size=(2, 8, 8), **kwargs):
                 for split, data in splits.items()}
     shape = splits["train"]["video"].shape[1:4]
     grid = tuple(s // p for s, p in zip(shape, patch_size))
-    return evaluate_features(features, splits, num_layers=1, depth_fractions=(1.0,),
+    return evaluate_features(features, splits, num_layers=1, layer_fractions=(1.0,),
                              token_grid=grid, **kwargs)
 
 

@@ -1,11 +1,12 @@
 import itertools
 import time
+import warnings
 
 import keras
 import numpy as np
 
 from keras_layerlock.evaluation.bootstrap import bootstrap_interval
-from keras_layerlock.evaluation.feature_extraction import depth_features_in_batches
+from keras_layerlock.evaluation.feature_extraction import layer_features_in_batches
 from keras_layerlock.losses.masked_depth_l2 import DEPTH_VALID_MAX
 from keras_layerlock.losses.masked_depth_l2 import DEPTH_VALID_MIN
 from keras_layerlock.models.readout.readout_classifier import ReadoutClassifier
@@ -13,18 +14,18 @@ from keras_layerlock.models.readout.readout_depth_estimator import ReadoutDepthE
 
 # LayerLock / 4DS readout sweep (LayerLock supplementary, "Readouts").
 SWEEP_LEARNING_RATES = (1e-4, 3e-4, 1e-3)
-SWEEP_DEPTH_FRACTIONS = (0.25, 0.5, 0.75, 0.85, 0.95, 1.0)
+SWEEP_LAYER_FRACTIONS = (0.25, 0.5, 0.75, 0.85, 0.95, 1.0)
 TASK_KINDS = ("classification", "depth")
 
 
-def depth_fraction_to_layer(fraction, num_layers):
-    """Backbone block read out for a readout depth fraction (at least 1)."""
+def feature_layer_at_fraction(fraction, num_layers):
+    """Backbone block read out for a readout layer fraction (at least 1)."""
     if not 0.0 < float(fraction) <= 1.0:
-        raise ValueError(f"Depth fractions must be in (0, 1]; received {fraction}.")
+        raise ValueError(f"Layer fractions must be in (0, 1]; received {fraction}.")
     return max(1, min(num_layers, int(round(float(fraction) * num_layers))))
 
 
-def compute_depth_features(backbone, videos, layers, batch_size=32, verbose=False):
+def compute_layer_features(backbone, videos, layers, batch_size=32, verbose=False):
     """Token features of several backbone blocks from one forward pass.
 
     Args:
@@ -39,13 +40,35 @@ def compute_depth_features(backbone, videos, layers, batch_size=32, verbose=Fals
 
     Example:
     ```python
-    features = compute_depth_features(backbone, videos, layers=[2, 4])
+    features = compute_layer_features(backbone, videos, layers=[2, 4])
     ```
     """
     layers = sorted({int(layer) for layer in layers})
     if not layers or layers[0] < 1 or layers[-1] > backbone.num_layers:
         raise ValueError(f"`layers` must be in [1, {backbone.num_layers}]; received {layers}.")
-    return depth_features_in_batches(backbone, videos, layers, batch_size, verbose)
+    return layer_features_in_batches(backbone, videos, layers, batch_size, verbose)
+
+
+def compute_depth_features(*args, **kwargs):
+    """Deprecated name of `compute_layer_features`."""
+    warnings.warn("`compute_depth_features` is deprecated; use `compute_layer_features`.",
+                  DeprecationWarning, stacklevel=2)
+    return compute_layer_features(*args, **kwargs)
+
+
+def depth_fraction_to_layer(fraction, num_layers):
+    """Deprecated name of `feature_layer_at_fraction`."""
+    warnings.warn("`depth_fraction_to_layer` is deprecated; use `feature_layer_at_fraction`.",
+                  DeprecationWarning, stacklevel=2)
+    return feature_layer_at_fraction(fraction, num_layers)
+
+
+def renamed_argument(kwargs, old, new, value):
+    """`value`, or the deprecated `kwargs[old]` (popped, with a warning)."""
+    if old not in kwargs:
+        return value
+    warnings.warn(f"`{old}` is deprecated; pass `{new}`.", DeprecationWarning, stacklevel=3)
+    return kwargs.pop(old)
 
 
 def readout_learning_rate(learning_rate, num_steps, warmup_fraction=0.1):
@@ -196,15 +219,15 @@ def train_readout(task, train_inputs, train_targets, eval_inputs, eval_targets,
 
 def readout_sweep(task, train_features, train_targets, val_features, val_targets,
                   num_layers, learning_rates=SWEEP_LEARNING_RATES,
-                  depth_fractions=SWEEP_DEPTH_FRACTIONS, num_steps=1000, batch_size=32,
+                  layer_fractions=SWEEP_LAYER_FRACTIONS, num_steps=1000, batch_size=32,
                   warmup_fraction=0.1, test_features=None, test_targets=None,
                   num_seeds=3, confidence=0.95, verbose=True, **readout_kwargs):
     """The LayerLock / 4DS readout sweep on cached frozen features.
 
-    Trains one readout per (learning rate, readout depth fraction) with the
+    Trains one readout per (learning rate, readout layer fraction) with the
     4DS schedule (`readout_learning_rate`), keeps every result, and picks
     the best on the validation clips (highest accuracy, lowest AbsRel).
-    Depth fractions that round to the same block share one run. With
+    Layer fractions that round to the same block share one run. With
     `test_features`, the chosen setting is then trained again with
     `num_seeds` seeds and scored on the test clips, which the selection
     never saw, with a bootstrap interval over seeds and clips
@@ -213,13 +236,13 @@ def readout_sweep(task, train_features, train_targets, val_features, val_targets
     Args:
         task: `"classification"` or `"depth"`.
         train_features, val_features, test_features: `{layer: (n,
-            num_tokens, D)}` from `compute_depth_features` (computed once,
+            num_tokens, D)}` from `compute_layer_features` (computed once,
             reused by every run).
         train_targets, val_targets, test_targets: labels, or depth videos
             `(n, T, H, W)`.
         num_layers: int. The encoder depth the fractions refer to.
         learning_rates: defaults to (1e-4, 3e-4, 1e-3).
-        depth_fractions: defaults to (0.25, 0.5, 0.75, 0.85, 0.95, 1.0).
+        layer_fractions: defaults to (0.25, 0.5, 0.75, 0.85, 0.95, 1.0).
         num_steps, batch_size, warmup_fraction: per run (4DS: batch 32).
         num_seeds: int. Readout seeds of the final, tested setting.
         confidence: float. Of the interval.
@@ -237,23 +260,25 @@ def readout_sweep(task, train_features, train_targets, val_features, val_targets
     ```python
     layers = [1, 2, 3, 4]
     sweep = readout_sweep(
-        "classification", compute_depth_features(backbone, train_x, layers), train_y,
-        compute_depth_features(backbone, val_x, layers), val_y, num_layers=4,
-        num_classes=8, test_features=compute_depth_features(backbone, test_x, layers),
+        "classification", compute_layer_features(backbone, train_x, layers), train_y,
+        compute_layer_features(backbone, val_x, layers), val_y, num_layers=4,
+        num_classes=8, test_features=compute_layer_features(backbone, test_x, layers),
         test_targets=test_y)
     sweep["best"], sweep["test"]["value"], sweep["test"]["low"], sweep["test"]["high"]
     ```
     """
+    layer_fractions = renamed_argument(readout_kwargs, "depth_fractions", "layer_fractions",
+                                       layer_fractions)
     points = {}
-    for fraction in depth_fractions:
-        points.setdefault(depth_fraction_to_layer(fraction, num_layers), []).append(float(fraction))
+    for fraction in layer_fractions:
+        points.setdefault(feature_layer_at_fraction(fraction, num_layers), []).append(float(fraction))
     missing = [layer for layer in points
                if layer not in train_features or layer not in val_features
                or (test_features is not None and layer not in test_features)]
     if missing:
         raise ValueError(
             f"No cached features for backbone block(s) {missing}; compute them with "
-            "compute_depth_features(..., layers=...)."
+            "compute_layer_features(..., layers=...)."
         )
     if test_features is not None and (test_targets is None or int(num_seeds) < 1):
         raise ValueError("A test evaluation needs `test_targets` and `num_seeds >= 1`.")
@@ -270,7 +295,7 @@ def readout_sweep(task, train_features, train_targets, val_features, val_targets
         )
         model = run.pop("model")
         run.pop("numerators"), run.pop("denominators")
-        row = dict(run, feature_layer=layer, depth_fractions=points[layer],
+        row = dict(run, feature_layer=layer, layer_fractions=points[layer],
                    learning_rate=learning_rate)
         results.append(row)
         better = best is None or (
