@@ -199,3 +199,48 @@ def test_unknown_preset_name_lists_the_available_ones():
     with pytest.raises(ValueError, match=r"Unknown preset 'video_vit_tinyy'.*Did you mean 'video_vit_tiny'") as info:
         kl.VideoViTBackbone.from_preset("video_vit_tinyy")
     assert "video_vit_b" in str(info.value)
+
+
+def seeded_backbone(**overrides):
+    keras.utils.set_random_seed(0)
+    return tiny_backbone(**overrides)
+
+
+def test_output_layers_returns_only_what_was_asked(tmp_path):
+    x = videos()
+    full = [to_numpy(f) for f in seeded_backbone()(x)]
+    last = seeded_backbone(output_layers=-1)
+    out = last(x)
+    assert not isinstance(out, (list, tuple))
+    np.testing.assert_allclose(to_numpy(out), full[-1], atol=1e-6)
+    predicted = last.predict(x, verbose=0)
+    assert isinstance(predicted, np.ndarray) and predicted.shape == full[-1].shape
+    pair = seeded_backbone(output_layers=[2, 0])(x)
+    assert len(pair) == 2
+    np.testing.assert_allclose(to_numpy(pair[0]), full[2], atol=1e-6)
+    np.testing.assert_allclose(to_numpy(pair[1]), full[0], atol=1e-6)
+    restored = keras_file_round_trip(last, tmp_path, x)
+    assert restored.output_layers == -1
+
+
+def test_forward_intermediates_stops_at_the_deepest_requested_block():
+    backbone = tiny_backbone()
+    x = videos()
+    full = [to_numpy(f) for f in backbone(x)]
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a block past the deepest requested layer ran")
+
+    backbone.transformer_layers[-1].call = fail
+    (first,) = backbone.forward_intermediates(x, [1])
+    np.testing.assert_allclose(to_numpy(first), full[1], atol=1e-6)
+    with pytest.raises(AssertionError, match="past the deepest"):
+        backbone.forward_intermediates(x, [-1])
+
+
+@pytest.mark.parametrize("bad", [[], 1.5, "2", [True], [0, 9], -10, [1.0]])
+def test_bad_output_layers_say_what_was_received(bad):
+    with pytest.raises(ValueError, match="received"):
+        tiny_backbone(output_layers=bad)
+    with pytest.raises(ValueError, match="received"):
+        tiny_backbone().forward_intermediates(videos(), bad)

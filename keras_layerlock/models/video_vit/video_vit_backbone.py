@@ -1,4 +1,5 @@
 import difflib
+import numbers
 import os
 
 import keras
@@ -47,6 +48,9 @@ class VideoViTBackbone(Backbone):
     of block `i` (1-based, the numbering of LayerLock's `target_layers`).
     With `use_final_norm=True` (V-JEPA encoders) the last entry is
     layer-normalised.
+    `output_layers` asks for fewer (`-1`: the last block's tokens alone)
+    and `forward_intermediates(inputs, layers)` per call; neither runs the
+    blocks past the deepest layer asked for.
 
     Inputs are channels-last floats in [0, 1]: videos
     `(batch, frames, height, width, channels)` or images
@@ -101,6 +105,13 @@ class VideoViTBackbone(Backbone):
         dropout: float. Dropout on block outputs; defaults to 0.
         attention_dropout: float. Dropout on attention weights; defaults
             to 0.
+        output_layers: what a call returns. None (default): the list of
+            every layer's tokens, `num_layers + 1` tensors. An int: that
+            layer's tokens alone (e.g. `-1`, the last block; what a ViT-L
+            user who wants one tensor should ask for). A list of ints:
+            those layers, in that order. 0 is the embedded tokens, `d` the
+            output of block `d`; blocks past the deepest requested layer
+            do not run. `forward_intermediates` asks per call.
         dtype: dtype policy for the whole model (e.g. `"mixed_bfloat16"`).
         **kwargs: `name`, `trainable`.
 
@@ -143,6 +154,7 @@ class VideoViTBackbone(Backbone):
         layer_norm_epsilon=1e-6,
         dropout=0.0,
         attention_dropout=0.0,
+        output_layers=None,
         dtype=None,
         **kwargs,
     ):
@@ -197,6 +209,8 @@ class VideoViTBackbone(Backbone):
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.dropout = float(dropout)
         self.attention_dropout = float(attention_dropout)
+        self.output_layers = output_layers
+        self._output_indices = self.layer_indices(output_layers, "output_layers")
 
         policy = self.dtype_policy
         self.patch_embedding = TubeletEmbedding(
@@ -361,9 +375,60 @@ class VideoViTBackbone(Backbone):
             outputs[-1] = self.final_norm(outputs[-1])
         return outputs
 
-    def call(self, inputs, training=None):
+    def layer_indices(self, layers, name="layers"):
+        """Non-negative layer indices of a request (None: every layer).
+
+        Index `d` is the output of block `d` (0: the embedded tokens);
+        negative indices count from the end (-1: the last block).
+        """
+        count = self.num_layers + 1
+        if layers is None:
+            return list(range(count))
+        single = isinstance(layers, numbers.Integral) and not isinstance(layers, bool)
+        requested = [layers] if single else layers
+        if isinstance(requested, (str, bytes)) or not isinstance(requested, (list, tuple)):
+            requested = None
+        if not requested or any(
+            isinstance(i, bool) or not isinstance(i, numbers.Integral) or not -count <= i < count
+            for i in requested
+        ):
+            raise ValueError(
+                f"`{name}` must be None (every layer), an int or a non-empty list of "
+                f"ints in [{-count}, {count - 1}] (0: the embedded tokens, d: block d, "
+                f"-1: the last block) for this {self.num_layers}-block backbone; "
+                f"received {layers!r}."
+            )
+        return [int(i) % count for i in requested]
+
+    def forward_intermediates(self, inputs, layers=None, training=None):
+        """Tokens at the requested layers; blocks past the deepest do not run.
+
+        Args:
+            inputs: videos or images, as for `call`.
+            layers: None (every layer), an int or a list of ints: 0 is the
+                embedded tokens, `d` the output of block `d`, negative
+                indices count from the end.
+            training: bool.
+
+        Returns:
+            List of `(B, num_tokens, hidden_dim)` tensors, one per
+            requested layer, in the order requested.
+        """
+        indices = self.layer_indices(layers)
         tokens, positions = self.embed(inputs, training=training)
-        return [tokens] + self.encode(tokens, positions, training=training)
+        deepest = max(indices)
+        outputs = [tokens]
+        if deepest:
+            outputs += self.encode(tokens, positions, 0, deepest, training=training)
+        return [outputs[i] for i in indices]
+
+    def call(self, inputs, training=None):
+        outputs = self.forward_intermediates(inputs, self._output_indices, training=training)
+        return outputs[0] if self._single_output else outputs
+
+    @property
+    def _single_output(self):
+        return isinstance(self.output_layers, numbers.Integral)
 
     def compute_output_spec(self, inputs, training=None):
         gt, gh, gw = self.grid_shape(inputs.shape)
@@ -371,7 +436,7 @@ class VideoViTBackbone(Backbone):
             (inputs.shape[0], gt * gh * gw, self.hidden_dim),
             dtype=self.compute_dtype,
         )
-        return [spec] * (self.num_layers + 1)
+        return spec if self._single_output else [spec] * len(self._output_indices)
 
     def get_config(self):
         config = super().get_config()
@@ -397,6 +462,7 @@ class VideoViTBackbone(Backbone):
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "dropout": self.dropout,
                 "attention_dropout": self.attention_dropout,
+                "output_layers": self.output_layers,
             }
         )
         return config
