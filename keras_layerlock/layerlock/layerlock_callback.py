@@ -132,9 +132,7 @@ class LayerLockCallback(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._batches is None:
-            optimizer = self.model.optimizer
-            self._accumulation = accumulation_steps(optimizer)
-            self._batches = optimizer_batch_count(optimizer)
+            self._read_batch_count()
         model = callback_model(self)  # no JAX state sync unless something changes
         if self._batches % self._accumulation:
             return  # events fall on update boundaries
@@ -157,8 +155,25 @@ class LayerLockCallback(keras.callbacks.Callback):
                 f"target = output of block {target}"
             )
 
+    def _read_batch_count(self):
+        optimizer = self.model.optimizer
+        self._accumulation = accumulation_steps(optimizer)
+        self._batches = optimizer_batch_count(optimizer)
+
     def on_train_batch_end(self, batch, logs=None):
         self._batches += 1
+
+    def on_train_end(self, logs=None):
+        # A `fit` that ran no batch (a finished run restored by
+        # BackupAndRestore) leaves the model in the state of the last step
+        # the restored run trained, as the uninterrupted run did.
+        if self._batches is not None or self.first_freeze_step is None:
+            return
+        self._read_batch_count()
+        _, num_frozen, target = self.schedule.state_at(max(self._step - 1, 0))
+        model = self.model
+        if (num_frozen, target) != (model.num_frozen_layers, model.target_layer):
+            self._apply(num_frozen, target)
 
     @property
     def _step(self):
