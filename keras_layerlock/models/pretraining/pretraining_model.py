@@ -1,6 +1,7 @@
 import warnings
 
 import keras
+from keras_hub.models import Task
 
 from keras_layerlock.callbacks.integer_logs_progbar_logger import IntegerLogsProgbarLogger
 from keras_layerlock.layerlock.layerlock_learning_rate import LayerLockLearningRate
@@ -8,9 +9,12 @@ from keras_layerlock.layerlock.optimizer_restriction import restrict_optimizer
 from keras_layerlock.metrics.last_value import LastValue
 from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 from keras_layerlock.utils.keras_internals import optimizer_learning_rate_object
+from keras_layerlock.utils.weights_file import check_weight_paths
+from keras_layerlock.utils.weights_file import expected_weight_paths
+from keras_layerlock.utils.weights_file import stored_weight_paths
 
 
-class PretrainingModel(keras.Model):
+class PretrainingModel(Task):
     """The pretraining core: base class of every self-supervised model here.
 
     Masked models (`LayerLockMAE`, `VJEPA`) and the methods built on them
@@ -28,6 +32,16 @@ class PretrainingModel(keras.Model):
     wrapped for re-warm-ups; the optimizer built on every variable LayerLock
     may freeze), and the `num_frozen_layers` / `target_layer` entries of the
     `fit` logs.
+
+    Every pretraining model is a keras-hub `Task`: `save_to_preset(dir)`
+    writes the backbone (`config.json`, `model.weights.h5`), the whole
+    model's config (`task.json`: decoder or predictor, EMA teacher,
+    LayerLock state) and every weight outside the backbone
+    (`task.weights.h5`); `from_preset(dir)` (on the class or on
+    `keras_hub.models.Task`) rebuilds it with every weight, ready to
+    `compile` and train again. Training reads arrays, `PyDataset`s and
+    `tf.data` as `keras.Model` does (not through a keras-hub
+    preprocessor).
 
     Subclasses define `num_encoder_layers`, call `_init_layerlock` at the
     end of `__init__`, call `_track_layerlock_state` in `compute_loss`, and
@@ -47,6 +61,8 @@ class PretrainingModel(keras.Model):
     ```
     """
 
+    backbone_cls = VideoViTBackbone
+
     def __init__(self, backbone, **kwargs):
         # `frozen_depth` was the name of `num_frozen_layers` in 0.1
         # ("depth" also named the num_frozen-map task); old configs still load.
@@ -57,7 +73,8 @@ class PretrainingModel(keras.Model):
                 DeprecationWarning,
                 stacklevel=3,
             )
-        super().__init__(**kwargs)
+        # `compile=False`: Task would compile before the model exists.
+        super().__init__(compile=False, **kwargs)
         if isinstance(backbone, dict):
             backbone = keras.layers.deserialize(backbone)
         if not isinstance(backbone, VideoViTBackbone):
@@ -89,15 +106,20 @@ class PretrainingModel(keras.Model):
         self.set_layerlock_state(num_frozen_layers, target_layer)
 
     # ------------------------------------------------------------------ state
-    @property
-    def frozen_depth(self):
-        """Deprecated name of `num_frozen_layers`."""
-        warnings.warn(
-            "`frozen_depth` is deprecated; use `num_frozen_layers`.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.num_frozen_layers
+    def __getattr__(self, name):
+        # The deprecated name, resolved only when asked for: as a property
+        # it would warn on every save, since Keras' saving walks `dir()`.
+        if name == "frozen_depth" and "num_frozen_layers" in self.__dict__:
+            warnings.warn(
+                "`frozen_depth` is deprecated; use `num_frozen_layers`.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return self.num_frozen_layers
+        parent = getattr(super(), "__getattr__", None)
+        if parent is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return parent(name)
 
     @property
     def num_encoder_layers(self):
@@ -227,8 +249,39 @@ class PretrainingModel(keras.Model):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
             callbacks.append(IntegerLogsProgbarLogger())
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                           callbacks=callbacks, **kwargs)
+        return keras.Model.fit(self, x, y, batch_size=batch_size, epochs=epochs,
+                               verbose=verbose, callbacks=callbacks, **kwargs)
+
+    def load_task_weights(self, filepath):
+        """Loads every weight outside the backbone, or fails naming the
+        weights that differ (keras-hub's loader alone skips a stored weight
+        the model lacks, e.g. a preset's predictor block after
+        `from_preset(..., predictor_num_layers=1)`)."""
+        check_weight_paths(
+            stored_weight_paths(filepath),
+            expected_weight_paths(self.save_task_weights),
+            f"The task weights {filepath}",
+            "Build the model with the preset's own configuration (no "
+            "architecture arguments to `from_preset`).",
+        )
+        super().load_task_weights(filepath)
+
+    # keras-hub's `Task` turns inputs into datasets for its preprocessor;
+    # these models have none and read inputs as `keras.Model` does.
+    def evaluate(self, *args, **kwargs):
+        return keras.Model.evaluate(self, *args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        return keras.Model.predict(self, *args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        return keras.Model.train_on_batch(self, *args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        return keras.Model.test_on_batch(self, *args, **kwargs)
+
+    def predict_on_batch(self, *args, **kwargs):
+        return keras.Model.predict_on_batch(self, *args, **kwargs)
 
     def compile_from_config(self, config):
         config = keras.saving.deserialize_keras_object(config)
