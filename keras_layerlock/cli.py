@@ -10,9 +10,11 @@ initialisation, its optimizer, weight-decay schedule and, unless
 procedural suite or a folder of videos, with a progress bar, TensorBoard
 logs in `OUTPUT_DIR/logs` and `keras.callbacks.BackupAndRestore` in
 `OUTPUT_DIR/backup` (a killed run started again with the same command
-resumes where it stopped). It writes the backbone as a preset
-(`OUTPUT_DIR/preset`), the whole pretraining model
-(`OUTPUT_DIR/pretraining_model.keras`) and `OUTPUT_DIR/pretrain.json`.
+resumes where it stopped). It writes the whole pretraining model as a
+keras-hub preset (`OUTPUT_DIR/preset`: `VideoViTBackbone.from_preset` loads
+the backbone from it, `PretrainingModel.from_preset` the whole model), as a
+`.keras` file (`OUTPUT_DIR/pretraining_model.keras`) and
+`OUTPUT_DIR/pretrain.json`.
 
 `evaluate` reads a backbone preset out on the procedural suite's tasks with
 the suite's protocol (`keras_layerlock.evaluation.protocol`) and prints each
@@ -151,7 +153,7 @@ def pretrain(args):
     seconds = time.time() - start
 
     preset_dir = os.path.join(args.output_dir, "preset")
-    backbone.save_to_preset(preset_dir)
+    model.save_to_preset(preset_dir)  # the whole model; the backbone loads from it alone
     model.save(os.path.join(args.output_dir, "pretraining_model.keras"))
     summary = {
         "recipe": args.recipe, "data": args.data, "steps": epochs * steps_per_epoch,

@@ -23,13 +23,17 @@ def test_pretrain_then_evaluate_on_the_procedural_suite(tmp_path, capsys):
             "--batch_size", "4", "--num_clips", "8", "--verbose", "2"]
     summary = cli.main(args)
     assert summary["steps"] == 4 and summary["layerlock"]
-    for name in ("preset/config.json", "preset/model.weights.h5", "pretraining_model.keras",
-                 "pretrain.json"):
+    for name in ("preset/config.json", "preset/model.weights.h5", "preset/task.json",
+                 "pretraining_model.keras", "pretrain.json"):
         assert os.path.exists(os.path.join(out_dir, name)), name
     assert os.listdir(os.path.join(out_dir, "logs")), "no TensorBoard logs"
     assert os.listdir(os.path.join(out_dir, "backup")), "no BackupAndRestore state"
     saved = json.load(open(os.path.join(out_dir, "pretrain.json")))
     assert saved["final_loss"] is not None and saved["backend"]
+    import keras_layerlock as kl
+
+    whole = kl.PretrainingModel.from_preset(os.path.join(out_dir, "preset"))
+    assert whole.num_frozen_layers == summary["num_frozen_layers"]
     # The same command again resumes from the backup: nothing left to train.
     again = cli.main(args)
     assert again["num_frozen_layers"] == summary["num_frozen_layers"]
