@@ -244,3 +244,26 @@ def test_bad_output_layers_say_what_was_received(bad):
         tiny_backbone(output_layers=bad)
     with pytest.raises(ValueError, match="received"):
         tiny_backbone().forward_intermediates(videos(), bad)
+
+
+def test_a_registered_trained_preset_loads_its_weights_by_name(tmp_path):
+    from keras_layerlock.models.video_vit.video_vit_presets import VIDEO_VIT_PRESETS
+
+    trained = seeded_backbone()
+    trained.save_to_preset(str(tmp_path))
+    try:
+        kl.models.register_preset("test_trained_tiny", str(tmp_path), "a test preset")
+        assert kl.VideoViTBackbone.presets["test_trained_tiny"]["has_weights"]
+        loaded = kl.VideoViTBackbone.from_preset("test_trained_tiny")
+        for a, b in zip(trained.weights, loaded.weights):
+            np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+        keras.utils.set_random_seed(1)
+        fresh = kl.VideoViTBackbone.from_preset("test_trained_tiny", load_weights=False)
+        assert fresh.get_config() == trained.get_config()
+        assert not np.array_equal(to_numpy(fresh.weights[0]), to_numpy(trained.weights[0]))
+        with pytest.raises(ValueError, match="already registered"):
+            kl.models.register_preset("test_trained_tiny", str(tmp_path), "again")
+    finally:
+        VIDEO_VIT_PRESETS.pop("test_trained_tiny", None)
+    with pytest.raises(ValueError, match="not a preset directory"):
+        kl.models.register_preset("test_nothing", str(tmp_path / "missing"), "none")

@@ -480,6 +480,11 @@ class VideoViTBackbone(Backbone):
     @classmethod
     def preset_config(cls, name):
         """A copy of the constructor arguments of a built-in preset."""
+        if name in VIDEO_VIT_PRESETS and "config" not in VIDEO_VIT_PRESETS[name]:
+            raise ValueError(
+                f"{name!r} is a registered trained preset; its config is in its "
+                f"directory ({VIDEO_VIT_PRESETS[name]['handle']}). Load it with `from_preset`."
+            )
         if name not in VIDEO_VIT_PRESETS:
             raise ValueError(
                 f"Unknown preset {name!r}. Built-in presets: "
@@ -494,7 +499,9 @@ class VideoViTBackbone(Backbone):
         Built-in names (`VideoViTBackbone.presets`) are architecture presets:
         they carry no weights and build a randomly initialised model whatever
         `load_weights` says; `kwargs` override their config (e.g.
-        `image_size=64`). Anything else (a directory written by
+        `image_size=64`). Names registered with
+        `keras_layerlock.models.register_preset` are trained presets: they go
+        through keras-hub's loader and honour `load_weights`. Anything else (a directory written by
         `save_to_preset`, a Kaggle or Hugging Face handle) goes through
         keras-hub's loader and loads every weight or fails.
 
@@ -510,6 +517,11 @@ class VideoViTBackbone(Backbone):
         same = VideoViTBackbone.from_preset("./my_preset")
         ```
         """
+        if isinstance(preset, str) and "handle" in VIDEO_VIT_PRESETS.get(preset, {}):
+            # A registered trained preset: keras-hub's loader, weights and all.
+            return super().from_preset(
+                VIDEO_VIT_PRESETS[preset]["handle"], load_weights=load_weights, **kwargs
+            )
         if isinstance(preset, str) and preset in VIDEO_VIT_PRESETS:
             config = cls.preset_config(preset)
             config.update(kwargs)

@@ -8,8 +8,12 @@ generic `video_vit_*` presets use LayerLock's 4DS defaults: patch
 The `4ds_*` presets also use the tanh GELU of their Flax implementation;
 `vjepa_vit_l` is the V-JEPA encoder of LayerLock's V-JEPA runs (learned
 position embeddings, final LayerNorm); `vjepa2_vit_l` uses V-JEPA 2's RoPE.
-None of these presets carries weights.
+None of these presets carries weights; `register_preset` adds trained ones
+(a preset directory or a `kaggle://` / `hf://` handle) under a name.
 """
+
+import json
+import os
 
 _SIZES = {
     # name: (hidden_dim, num_layers, intermediate_dim, num_heads, label)
@@ -119,3 +123,52 @@ VIDEO_VIT_PRESETS.update(
         ),
     }
 )
+
+
+def register_preset(name, handle, description, overwrite=False):
+    """Registers a trained backbone preset under a name.
+
+    `VideoViTBackbone.from_preset(name)` then loads it through keras-hub's
+    loader, honouring `load_weights` (every weight loads, or it fails), and
+    `VideoViTBackbone.presets[name]` lists its metadata.
+
+    Args:
+        name: str. The name to register (a word: no `/`).
+        handle: str. A preset directory written by `save_to_preset`, or a
+            `kaggle://` / `hf://` handle.
+        description: str. One line for the preset listing.
+        overwrite: bool. Replace an existing registration of `name`.
+
+    Example:
+    ```python
+    backbone.save_to_preset("./runs/tiny/preset")
+    keras_layerlock.models.register_preset(
+        "my_tiny", "./runs/tiny/preset", "tiny ViT pretrained with LayerLock")
+    trained = keras_layerlock.VideoViTBackbone.from_preset("my_tiny")
+    ```
+    """
+    if not isinstance(name, str) or not name or "/" in name or "://" in name:
+        raise ValueError(f"`name` must be a word (no '/'); received {name!r}.")
+    if not isinstance(handle, str) or not handle:
+        raise ValueError(f"`handle` must be a preset directory or handle; received {handle!r}.")
+    if name in VIDEO_VIT_PRESETS and not overwrite:
+        raise ValueError(
+            f"A preset named {name!r} is already registered. Pass overwrite=True to "
+            "replace it, or choose another name."
+        )
+    metadata = {"description": str(description), "has_weights": True, "path": handle}
+    if "://" not in handle:
+        if not os.path.isfile(os.path.join(handle, "config.json")):
+            raise ValueError(
+                f"{handle!r} is not a preset directory (no config.json). Write one with "
+                "`backbone.save_to_preset(directory)`."
+            )
+        handle = os.path.abspath(handle)
+        metadata["path"] = handle
+        metadata_file = os.path.join(handle, "metadata.json")
+        if os.path.exists(metadata_file):
+            with open(metadata_file) as f:
+                stored = json.load(f)
+            if "parameter_count" in stored:
+                metadata["params"] = stored["parameter_count"]
+    VIDEO_VIT_PRESETS[name] = {"metadata": metadata, "handle": handle}
