@@ -196,7 +196,7 @@ def evaluate(args):
     return results
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None):
     """Entry point of the `keras-layerlock` command."""
     args = _parser().parse_args(argv)
     if args.command == "recipes":

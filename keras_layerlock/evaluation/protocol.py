@@ -90,8 +90,9 @@ def evaluate_features(features, splits, num_layers, tasks=TASKS, protocol="linea
     return out
 
 
-def evaluate_frozen_backbone(backbone, splits, layer_fractions=(0.5, 1.0), num_layers=None,
-                             batch_size=64, **kwargs):
+def evaluate_frozen_backbone(backbone, splits, layer_fractions: tuple[float, ...] = (0.5, 1.0),
+                             num_layers: int | None = None, batch_size: int = 64,
+                             **kwargs) -> dict:
     """`evaluate_features` on a backbone's frozen features of every split.
 
     The features of all blocks the layer fractions select are computed in

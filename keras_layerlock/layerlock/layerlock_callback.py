@@ -68,14 +68,14 @@ class LayerLockCallback(keras.callbacks.Callback):
 
     def __init__(
         self,
-        schedule,
-        rewarmup_steps=None,
-        verbose=1,
-        adaptive=False,
-        plateau_layers=1,
-        plateau_window=500,
-        plateau_tolerance=0.005,
-        check_every=50,
+        schedule: "LayerLockSchedule",
+        rewarmup_steps: int | None = None,
+        verbose: int = 1,
+        adaptive: bool = False,
+        plateau_layers: int = 1,
+        plateau_window: int = 500,
+        plateau_tolerance: float = 0.005,
+        check_every: int = 50,
     ):
         super().__init__()
         if not isinstance(schedule, LayerLockSchedule):

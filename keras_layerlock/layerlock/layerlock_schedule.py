@@ -52,11 +52,11 @@ class LayerLockSchedule:
 
     def __init__(
         self,
-        num_steps_before_first_freeze,
-        num_steps_between_freezes,
-        num_layers_per_freeze=1,
-        target_layers=None,
-        max_frozen_layers=None,
+        num_steps_before_first_freeze: int,
+        num_steps_between_freezes: int,
+        num_layers_per_freeze: int = 1,
+        target_layers: list[int] | None = None,
+        max_frozen_layers: int | None = None,
     ):
         first = int(num_steps_before_first_freeze)
         between = int(num_steps_between_freezes)
@@ -109,7 +109,7 @@ class LayerLockSchedule:
     def event_steps(self):
         return [self.event_step(i) for i in range(1, self.num_events + 1)]
 
-    def num_frozen_layers_after(self, event):
+    def num_frozen_layers_after(self, event: int) -> int:
         """Blocks frozen after `event` events (0: none)."""
         return min(event * self.num_layers_per_freeze, self.max_frozen_layers)
 
@@ -122,7 +122,7 @@ class LayerLockSchedule:
         )
         return self.num_frozen_layers_after(event)
 
-    def state_at(self, step):
+    def state_at(self, step: int) -> tuple[int, int, int]:
         """`(num_events_done, num_frozen_layers, target_layer)` at a step.
 
         `target_layer` is 0 (pixels) before the first event.

@@ -143,7 +143,7 @@ class PretrainingModel(Task):
         layers += self.backbone.transformer_layers[: self.num_encoder_layers]
         return layers + self._target_head_layers()
 
-    def set_layerlock_state(self, num_frozen_layers, target_layer):
+    def set_layerlock_state(self, num_frozen_layers: int, target_layer: int) -> None:
         """Freezes the first `num_frozen_layers` encoder blocks; sets the target.
 
         The patch embedding (and learned position table) freezes with the

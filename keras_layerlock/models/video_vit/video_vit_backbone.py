@@ -134,27 +134,27 @@ class VideoViTBackbone(Backbone):
 
     def __init__(
         self,
-        hidden_dim,
-        num_layers,
-        num_heads,
-        intermediate_dim,
-        patch_size=(2, 16, 16),
-        num_frames=16,
-        image_size=224,
-        num_channels=3,
-        position_encoding="rope3d",
-        rope_placement=None,
-        rope_proportions=(0.1, 0.25, 0.25),
-        rope_max_wavelength=10000.0,
-        vjepa2_frequency_quirk=True,
-        sincos_uniform_power=False,
-        use_qkv_bias=True,
-        use_final_norm=False,
-        activation="gelu",
-        layer_norm_epsilon=1e-6,
-        dropout=0.0,
-        attention_dropout=0.0,
-        output_layers=None,
+        hidden_dim: int,
+        num_layers: int,
+        num_heads: int,
+        intermediate_dim: int,
+        patch_size: int | tuple[int, int, int] = (2, 16, 16),
+        num_frames: int = 16,
+        image_size: int | tuple[int, int] = 224,
+        num_channels: int = 3,
+        position_encoding: str = "rope3d",
+        rope_placement: str | None = None,
+        rope_proportions: tuple[float, float, float] = (0.1, 0.25, 0.25),
+        rope_max_wavelength: float = 10000.0,
+        vjepa2_frequency_quirk: bool = True,
+        sincos_uniform_power: bool = False,
+        use_qkv_bias: bool = True,
+        use_final_norm: bool = False,
+        activation: str = "gelu",
+        layer_norm_epsilon: float = 1e-6,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        output_layers: int | list[int] | None = None,
         dtype=None,
         **kwargs,
     ):
@@ -375,7 +375,7 @@ class VideoViTBackbone(Backbone):
             outputs[-1] = self.final_norm(outputs[-1])
         return outputs
 
-    def layer_indices(self, layers, name="layers"):
+    def layer_indices(self, layers: int | list[int] | None, name: str = "layers") -> list[int]:
         """Non-negative layer indices of a request (None: every layer).
 
         Index `d` is the output of block `d` (0: the embedded tokens);
@@ -400,7 +400,9 @@ class VideoViTBackbone(Backbone):
             )
         return [int(i) % count for i in requested]
 
-    def forward_intermediates(self, inputs, layers=None, training=None):
+    def forward_intermediates(
+        self, inputs, layers: int | list[int] | None = None, training: bool | None = None
+    ) -> list:
         """Tokens at the requested layers; blocks past the deepest do not run.
 
         Args:
@@ -493,7 +495,7 @@ class VideoViTBackbone(Backbone):
         return dict(VIDEO_VIT_PRESETS[name]["config"])
 
     @classmethod
-    def from_preset(cls, preset, load_weights=True, **kwargs):
+    def from_preset(cls, preset: str, load_weights: bool = True, **kwargs) -> "VideoViTBackbone":
         """Builds a backbone from a preset name or a preset directory.
 
         Built-in names (`VideoViTBackbone.presets`) are architecture presets:

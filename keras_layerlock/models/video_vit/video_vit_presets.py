@@ -125,7 +125,7 @@ VIDEO_VIT_PRESETS.update(
 )
 
 
-def register_preset(name, handle, description, overwrite=False):
+def register_preset(name: str, handle: str, description: str, overwrite: bool = False) -> None:
     """Registers a trained backbone preset under a name.
 
     `VideoViTBackbone.from_preset(name)` then loads it through keras-hub's
