@@ -91,3 +91,25 @@ def test_a_preset_that_does_not_match_the_model_built_is_refused(tmp_path):
     for changed in (1, 3):
         with pytest.raises(ValueError, match="does not match the model built.*predictor"):
             kl.VJEPA.from_preset(str(tmp_path), predictor_num_layers=changed)
+
+
+def test_a_readout_with_a_backbone_round_trips_through_a_preset(tmp_path):
+    keras.utils.set_random_seed(0)
+    x = videos(16, seed=2)
+    labels = np.arange(16) % 4
+    readout = kl.ReadoutClassifier(4, backbone=tiny_backbone(), feature_layer=2,
+                                   readout_type="linear")
+    assert isinstance(readout, keras_hub.models.Task)
+    readout.adapt(x)
+    readout.compile(optimizer=keras.optimizers.AdamW(1e-2))
+    readout.fit(x, labels, batch_size=8, epochs=1, verbose=0)
+    readout.save_to_preset(str(tmp_path))
+    restored = kl.ReadoutClassifier.from_preset(str(tmp_path))
+    assert type(restored) is kl.ReadoutClassifier
+    np.testing.assert_allclose(to_numpy(restored(x)), to_numpy(readout(x)), atol=1e-5)
+    restored.compile(optimizer=keras.optimizers.AdamW(1e-2))
+    history = restored.fit(x, labels, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    on_features = kl.ReadoutClassifier(4, feature_dim=16, num_tokens=8, readout_type="linear")
+    with pytest.raises(ValueError, match="no backbone"):
+        on_features.save_to_preset(str(tmp_path / "features"))

@@ -1,12 +1,12 @@
 import warnings
 
 import keras
-from keras_hub.models import Task
 
 from keras_layerlock.callbacks.integer_logs_progbar_logger import IntegerLogsProgbarLogger
 from keras_layerlock.layerlock.layerlock_learning_rate import LayerLockLearningRate
 from keras_layerlock.layerlock.optimizer_restriction import restrict_optimizer
 from keras_layerlock.metrics.last_value import LastValue
+from keras_layerlock.models.keras_hub_task import KerasHubTask
 from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 from keras_layerlock.utils.keras_internals import optimizer_learning_rate_object
 from keras_layerlock.utils.weights_file import check_weight_paths
@@ -14,7 +14,7 @@ from keras_layerlock.utils.weights_file import expected_weight_paths
 from keras_layerlock.utils.weights_file import stored_weight_paths
 
 
-class PretrainingModel(Task):
+class PretrainingModel(KerasHubTask):
     """The pretraining core: base class of every self-supervised model here.
 
     Masked models (`LayerLockMAE`, `VJEPA`) and the methods built on them
@@ -73,8 +73,7 @@ class PretrainingModel(Task):
                 DeprecationWarning,
                 stacklevel=3,
             )
-        # `compile=False`: Task would compile before the model exists.
-        super().__init__(compile=False, **kwargs)
+        super().__init__(**kwargs)
         if isinstance(backbone, dict):
             backbone = keras.layers.deserialize(backbone)
         if not isinstance(backbone, VideoViTBackbone):
@@ -249,8 +248,8 @@ class PretrainingModel(Task):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
             callbacks.append(IntegerLogsProgbarLogger())
-        return keras.Model.fit(self, x, y, batch_size=batch_size, epochs=epochs,
-                               verbose=verbose, callbacks=callbacks, **kwargs)
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                           callbacks=callbacks, **kwargs)
 
     def load_task_weights(self, filepath):
         """Loads every weight outside the backbone, or fails naming the
@@ -265,23 +264,6 @@ class PretrainingModel(Task):
             "architecture arguments to `from_preset`).",
         )
         super().load_task_weights(filepath)
-
-    # keras-hub's `Task` turns inputs into datasets for its preprocessor;
-    # these models have none and read inputs as `keras.Model` does.
-    def evaluate(self, *args, **kwargs):
-        return keras.Model.evaluate(self, *args, **kwargs)
-
-    def predict(self, *args, **kwargs):
-        return keras.Model.predict(self, *args, **kwargs)
-
-    def train_on_batch(self, *args, **kwargs):
-        return keras.Model.train_on_batch(self, *args, **kwargs)
-
-    def test_on_batch(self, *args, **kwargs):
-        return keras.Model.test_on_batch(self, *args, **kwargs)
-
-    def predict_on_batch(self, *args, **kwargs):
-        return keras.Model.predict_on_batch(self, *args, **kwargs)
 
     def compile_from_config(self, config):
         config = keras.saving.deserialize_keras_object(config)

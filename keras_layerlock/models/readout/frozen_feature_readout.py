@@ -9,13 +9,14 @@ from keras_layerlock.layers.cross_attention_readout import CrossAttentionReadout
 from keras_layerlock.layers.feature_standardization import FeatureStandardization
 from keras_layerlock.layers.linear_readout import LinearReadout
 from keras_layerlock.layers.token_grid_pooling import TokenGridPooling
+from keras_layerlock.models.keras_hub_task import KerasHubTask
 from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 
 READOUT_TYPES = ("cross_attention", "linear")
 FEATURE_NORMALIZATIONS = ("token", "channel", None)
 
 
-class FrozenFeatureReadout(keras.Model):
+class FrozenFeatureReadout(KerasHubTask):
     """Base of the readout task models: a readout on frozen features.
 
     With a `backbone`, inputs are videos: the frozen backbone computes the
@@ -68,6 +69,8 @@ class FrozenFeatureReadout(keras.Model):
             `LayerwiseDecayAdamW` for layer-wise learning-rate decay).
         **kwargs: base `keras.Model` arguments.
     """
+
+    backbone_cls = VideoViTBackbone
 
     def __init__(self, num_queries, output_dim, backbone=None, feature_layer=None,
                  feature_dim=None, num_tokens=None, token_grid=None, pooled_grid=None,
@@ -256,6 +259,18 @@ class FrozenFeatureReadout(keras.Model):
                 "before `fit`, or pass `feature_normalization=None`."
             )
         return super().fit(*args, **kwargs)
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """keras-hub's `Task.save_to_preset` (backbone, `task.json`,
+        `task.weights.h5`); `from_preset` reloads it. A readout on cached
+        features has no backbone to save: use `model.save("x.keras")`."""
+        if self.backbone is None:
+            raise ValueError(
+                f"This {type(self).__name__} reads cached features and has no backbone, "
+                "which a keras-hub preset is built around. Save it with "
+                "`model.save('readout.keras')`, or build it with `backbone=...`."
+            )
+        super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
 
     def compile_from_config(self, config):
         # The subclasses override `compile` (for their defaults), which makes
