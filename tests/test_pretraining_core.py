@@ -31,12 +31,13 @@ def test_every_pretraining_model_shares_the_core():
     ("keras_layerlock.layerlock", ["LayerLockSchedule", "LayerLockCallback",
                                    "LayerLockLearningRate", "restrict_optimizer", "step_flops"]),
     ("keras_layerlock.callbacks", ["StepLossHistory", "WeightDecayScheduler", "CollapseMonitor",
-                                   "LayerLockCallback"]),
+                                   "LayerLockCallback", "IntegerLogsProgbarLogger"]),
     ("keras_layerlock.losses", ["MaskedDepthL2", "MaskedDepthAbsRel", "feature_prediction_loss",
                                 "masked_reconstruction_loss", "pixel_targets"]),
     ("keras_layerlock.metrics", ["AbsRel", "LastValue", "feature_collapse_statistics"]),
     ("keras_layerlock.optimizers", ["LayerwiseDecayAdamW"]),
-    ("keras_layerlock.models", ["PretrainingModel", "EMATeacher", "LayerLockMAE", "VJEPA"]),
+    ("keras_layerlock.models", ["PretrainingModel", "EMATeacher", "LayerLockMAE", "VJEPA",
+                                "KerasHubTask", "register_preset"]),
 ])
 def test_folders_hold_what_their_names_say(module, names):
     module = importlib.import_module(module)

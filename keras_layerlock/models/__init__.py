@@ -1,3 +1,4 @@
+from keras_layerlock.models.keras_hub_task import KerasHubTask
 from keras_layerlock.models.mae.layerlock_mae import LayerLockMAE
 from keras_layerlock.models.pretraining.ema_teacher import EMATeacher
 from keras_layerlock.models.pretraining.pretraining_model import LayerLockModel
