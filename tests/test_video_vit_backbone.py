@@ -267,3 +267,12 @@ def test_a_registered_trained_preset_loads_its_weights_by_name(tmp_path):
         VIDEO_VIT_PRESETS.pop("test_trained_tiny", None)
     with pytest.raises(ValueError, match="not a preset directory"):
         kl.models.register_preset("test_nothing", str(tmp_path / "missing"), "none")
+
+
+@pytest.mark.parametrize("override", [{"num_layers": 2}, {"num_layers": 4}])
+def test_preset_weights_for_another_depth_are_refused(tmp_path, override):
+    """`from_preset(dir, num_layers=2)` of a 3-block preset kept 2 blocks silently."""
+    seeded_backbone().save_to_preset(str(tmp_path))
+    with pytest.raises(ValueError, match="another architecture.*Nothing was loaded"):
+        kl.VideoViTBackbone.from_preset(str(tmp_path), **override)
+    kl.VideoViTBackbone.from_preset(str(tmp_path), load_weights=False, **override)

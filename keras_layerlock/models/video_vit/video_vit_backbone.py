@@ -15,6 +15,7 @@ from keras_layerlock.models.video_vit.video_vit_presets import VIDEO_VIT_PRESETS
 from keras_layerlock.utils.python_utils import classproperty
 from keras_layerlock.utils.video_patches import grid_positions
 from keras_layerlock.utils.video_patches import normalize_patch_size
+from keras_layerlock.utils.weights_file import stored_weight_paths
 
 POSITION_ENCODINGS = ("rope3d", "rope3d_vjepa2", "learned", "sincos3d")
 
@@ -468,6 +469,26 @@ class VideoViTBackbone(Backbone):
             }
         )
         return config
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """`keras.Model.load_weights`, refusing a file for another architecture.
+
+        Keras loads a `.weights.h5` of a deeper backbone into a shallower
+        one by keeping its first blocks, without a word; this checks that
+        the file holds exactly as many weights as this backbone before
+        loading (shapes are checked by Keras as it loads).
+        """
+        if str(filepath).endswith(".weights.h5") and not skip_mismatch:
+            stored = len(stored_weight_paths(filepath))
+            if stored != len(self.variables):
+                raise ValueError(
+                    f"{filepath} holds {stored} weights; this backbone has "
+                    f"{len(self.variables)} ({self.num_layers} blocks, hidden_dim "
+                    f"{self.hidden_dim}). The file is for another architecture: build the "
+                    "backbone from the preset's own config (no architecture overrides). "
+                    "Nothing was loaded."
+                )
+        return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
 
     @classproperty
     def presets(cls):
