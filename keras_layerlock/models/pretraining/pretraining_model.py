@@ -38,7 +38,7 @@ class PretrainingModel(KerasHubTask):
     model's config (`task.json`: decoder or predictor, EMA teacher,
     LayerLock state) and every weight outside the backbone
     (`task.weights.h5`); `from_preset(dir)` (on the class or on
-    `keras_hub.models.Task`) rebuilds it with every weight, ready to
+    `PretrainingModel`, which finds the class in `task.json`) rebuilds it with every weight, ready to
     `compile` and train again. Training reads arrays, `PyDataset`s and
     `tf.data` as `keras.Model` does (not through a keras-hub
     preprocessor).
@@ -65,7 +65,7 @@ class PretrainingModel(KerasHubTask):
 
     def __init__(self, backbone, **kwargs):
         # `frozen_depth` was the name of `num_frozen_layers` in 0.1
-        # ("depth" also named the num_frozen-map task); old configs still load.
+        # ("depth" also named the depth-map task); old configs still load.
         self._legacy_num_frozen_layers = kwargs.pop("frozen_depth", None)
         if self._legacy_num_frozen_layers is not None:
             warnings.warn(
