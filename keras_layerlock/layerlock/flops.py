@@ -86,13 +86,12 @@ def vjepa_step_flops(model, input_shape):
     grid = backbone.grid_shape(input_shape)
     num_tokens = grid[0] * grid[1] * grid[2]
     d, m = backbone.hidden_dim, backbone.intermediate_dim
-    num_frozen, target = model.num_frozen_layers, model.target_layer
-    num_teacher_blocks = target or getattr(model, "initial_target_layer", None) or backbone.num_layers
+    num_frozen = model.num_frozen_layers
     embed = 2 * backbone.patch_embedding.patch_dim * d * num_tokens
     parts = {
         # Online embedding of every token (x3 while it trains), teacher's.
         "embedding": embed * (1 if num_frozen > 0 else 3) + embed,
-        "targets": num_teacher_blocks * transformer_block_forward_flops(num_tokens, d, m),
+        "targets": model.num_teacher_blocks * transformer_block_forward_flops(num_tokens, d, m),
         "frozen_context": 0,
         "trainable_encoder": 0,
         "predictor": 0,

@@ -140,7 +140,11 @@ class LayerLockCallback(keras.callbacks.Callback):
             self._check_plateau()
             if self.first_freeze_step is None:
                 return
-        _, num_frozen, target = self.schedule.state_at(self._step)
+        self._apply_state_at(self._step, model)
+
+    def _apply_state_at(self, step, model):
+        """Puts `model` in the schedule's state at `step` if it is not in it."""
+        _, num_frozen, target = self.schedule.state_at(step)
         if (num_frozen, target) != (model.num_frozen_layers, model.target_layer):
             self._apply(num_frozen, target)
 
@@ -170,10 +174,7 @@ class LayerLockCallback(keras.callbacks.Callback):
         if self._batches is not None or self.first_freeze_step is None:
             return
         self._read_batch_count()
-        _, num_frozen, target = self.schedule.state_at(max(self._step - 1, 0))
-        model = self.model
-        if (num_frozen, target) != (model.num_frozen_layers, model.target_layer):
-            self._apply(num_frozen, target)
+        self._apply_state_at(max(self._step - 1, 0), self.model)
 
     @property
     def _step(self):

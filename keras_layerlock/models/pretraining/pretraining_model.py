@@ -157,7 +157,7 @@ class PretrainingModel(KerasHubTask):
             num_frozen_layers: int in `[0, num_encoder_layers]`.
             target_layer: 0 for the model's default target (pixels for the
                 MAE, the teacher's output for V-JEPA), else a 1-based block
-                num_frozen `<= num_frozen_layers`.
+                index `<= num_frozen_layers`.
         """
         num_frozen_layers, target_layer = int(num_frozen_layers), int(target_layer)
         num_decoder = self.backbone.num_layers - self.num_encoder_layers
@@ -174,7 +174,7 @@ class PretrainingModel(KerasHubTask):
         if not 0 <= target_layer <= num_frozen_layers:
             raise ValueError(
                 "target_layer must be 0 (the default target) or a frozen block "
-                f"depth in [1, num_frozen_layers={num_frozen_layers}]; received {target_layer}."
+                f"index in [1, num_frozen_layers={num_frozen_layers}]; received {target_layer}."
             )
         if num_frozen_layers < self.num_frozen_layers:
             raise ValueError(

@@ -218,6 +218,12 @@ class VJEPA(PretrainingModel):
         return pairs
 
     @property
+    def num_teacher_blocks(self):
+        """Teacher blocks the target runs through in the current state: the
+        target block, else `initial_target_layer`, else all of them."""
+        return self.target_layer or self.initial_target_layer or self.target_encoder.num_layers
+
+    @property
     def ema_momentum(self):
         """`(start, end)` of the teacher's momentum ramp."""
         return self.ema_teacher.momentum
@@ -271,15 +277,13 @@ class VJEPA(PretrainingModel):
         grid = backbone.grid_shape(inputs.shape)
         positions = grid_positions(grid)
         batch_size = ops.shape(inputs)[0]
-        num_frozen, target = self.num_frozen_layers, self.target_layer
+        num_frozen = self.num_frozen_layers
 
         # Targets: the teacher on every token, forward only.
         teacher_tokens, _ = teacher.embed(inputs)
-        if target > 0:
-            num_teacher_blocks = target
-        else:
-            num_teacher_blocks = self.initial_target_layer or teacher.num_layers
-        features = teacher.encode(ops.stop_gradient(teacher_tokens), positions, 0, num_teacher_blocks)
+        features = teacher.encode(
+            ops.stop_gradient(teacher_tokens), positions, 0, self.num_teacher_blocks
+        )
         # V-JEPA normalises the teacher's features without affine parameters.
         features = ops.stop_gradient(standardize_last_axis(features[-1], epsilon=1e-5))
 
