@@ -15,6 +15,7 @@ when that run ends; a summary table is printed and written to
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -69,6 +70,8 @@ def main():
         parser.error(f"--jobs must be >= 1; received {jobs}.")
     os.makedirs(LOG_DIR, exist_ok=True)
     waiting, running, results = list(args.backends), {}, []
+    # A runner stopped with SIGTERM (a CI timeout) cleans up like Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         run_all(waiting, running, results, jobs, pytest_args)
     finally:
