@@ -65,7 +65,7 @@ def main():
         help="backend runs at a time (default: all of them)",
     )
     args, pytest_args = parser.parse_known_args()
-    jobs = args.jobs or len(args.backends)
+    jobs = len(args.backends) if args.jobs is None else args.jobs
     if jobs < 1:
         parser.error(f"--jobs must be >= 1; received {jobs}.")
     os.makedirs(LOG_DIR, exist_ok=True)
