@@ -382,3 +382,68 @@ def test_initial_target_layer_sets_the_target_before_the_first_freeze(initial_ta
 def test_initial_target_layer_rejects_what_is_not_a_block(bad):
     with pytest.raises(ValueError, match="initial_target_layer.*received"):
         make_model(initial_target_layer=bad)
+
+
+def test_pixel_start_predicts_pixels_then_frozen_activations():
+    model = make_model(initial_target_layer="pixels", norm_pix_loss=True, raw_pixel_loss_weight=4.0,
+                       masks=[{"num_blocks": 2, "spatial_scale": 0.3}])
+    x = videos(2, seed=5)
+    out = model(x)
+    # Before the first freeze: each target tubelet standardised over its
+    # pixels (sample variance), the raw pixels times sqrt(4) beside it.
+    patches = to_numpy(kl.utils.video_patches.patchify(x, (2, 8, 8)))
+    ids = to_numpy(out["target_ids"][0])
+    raw = np.take_along_axis(patches, ids[..., None], axis=1)
+    normalised = (raw - raw.mean(-1, keepdims=True)) / np.sqrt(raw.var(-1, ddof=1, keepdims=True) + 1e-6)
+    expected = np.concatenate([normalised, 2.0 * raw], axis=-1)
+    np.testing.assert_allclose(to_numpy(out["targets"][0]), expected, atol=1e-4)
+    assert out["predictions"][0].shape == expected.shape
+    assert kl.layerlock.step_flops(model, (BATCH, 4, 32, 32, 3))["targets"] == 0
+    # The pixel loss is the mean squared error over the valid targets.
+    valid = to_numpy(out["target_valid"][0])[..., None]
+    error = (to_numpy(out["predictions"][0]) - expected) ** 2
+    pixel_loss = (error.mean(-1, keepdims=True) * valid).sum() / valid.sum()
+    np.testing.assert_allclose(float(to_numpy(model.compute_loss(y_pred=out))), pixel_loss,
+                               rtol=1e-5)
+    # After the first event: the frozen block's normalised activations, and
+    # the pixel head frozen with it.
+    model.set_layerlock_state(1, 1)
+    assert not model.pixel_head.trainable
+    out = model(x)
+    tokens, positions = model.target_encoder.embed(x)
+    block = to_numpy(model.target_encoder.encode(tokens, positions, 0, 1)[-1])
+    block = (block - block.mean(-1, keepdims=True)) / np.sqrt(block.var(-1, keepdims=True) + 1e-5)
+    ids = to_numpy(out["target_ids"][0])
+    np.testing.assert_allclose(
+        to_numpy(out["targets"][0]), np.take_along_axis(block, ids[..., None], axis=1), atol=1e-4)
+    restored = kl.VJEPA.from_config(model.get_config())
+    assert restored.initial_target_layer == "pixels" and restored.norm_pix_loss
+    assert restored.raw_pixel_loss_weight == 4.0
+
+
+def test_pixel_start_trains_inside_fit_and_round_trips(tmp_path):
+    model = make_model(initial_target_layer="pixels", ema_steps=8)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    schedule = kl.LayerLockSchedule(num_steps_before_first_freeze=2, num_steps_between_freezes=2,
+                                    num_layers_per_freeze=1, target_layers=[1, 2])
+    head_before = to_numpy(model.pixel_head.kernel).copy()
+    history = model.fit(videos(8), batch_size=4, epochs=3,
+                        callbacks=[kl.LayerLockCallback(schedule, verbose=0)], verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert (model.num_frozen_layers, model.target_layer) == (2, 2)
+    head_after = to_numpy(model.pixel_head.kernel)
+    assert not np.allclose(head_before, head_after)  # trained in the pixel phase
+    path = str(tmp_path / "pixels.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_array_equal(to_numpy(restored.pixel_head.kernel), head_after)
+    assert restored.pixel_start and not restored.pixel_head.trainable
+
+
+def test_pixel_target_options_need_the_pixel_start():
+    with pytest.raises(ValueError, match="norm_pix_loss=True.*initial_target_layer='pixels'"):
+        make_model(norm_pix_loss=True)
+    with pytest.raises(ValueError, match="raw_pixel_loss_weight.*norm_pix_loss=False"):
+        make_model(initial_target_layer="pixels", raw_pixel_loss_weight=2.0)
+    with pytest.raises(ValueError, match="initial_target_layer.*received 'pixel'"):
+        make_model(initial_target_layer="pixel")

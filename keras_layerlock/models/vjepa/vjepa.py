@@ -8,14 +8,20 @@ from keras_layerlock.layers.multiblock_masking import MULTIBLOCK_PRESETS
 from keras_layerlock.layers.multiblock_masking import MultiblockMasking
 from keras_layerlock.losses.feature_prediction import FEATURE_PREDICTION_LOSSES
 from keras_layerlock.losses.feature_prediction import feature_prediction_loss
+from keras_layerlock.losses.pixel_targets import check_pixel_target_options
+from keras_layerlock.losses.pixel_targets import pixel_target_dim
+from keras_layerlock.losses.pixel_targets import pixel_targets
 from keras_layerlock.losses.variance_covariance import variance_covariance_loss
 from keras_layerlock.models.pretraining.ema_teacher import EMATeacher
 from keras_layerlock.models.pretraining.pretraining_model import PretrainingModel
 from keras_layerlock.utils.video_patches import gather_positions
 from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import grid_positions
+from keras_layerlock.utils.video_patches import patchify
 from keras_layerlock.utils.video_patches import standardize_last_axis
 
+# `initial_target_layer` value for LayerLock's pixel start.
+PIXELS = "pixels"
 # What the VJ-VCR terms take as the batch of samples.
 VARIANCE_COVARIANCE_SAMPLES = ("clips", "tokens")
 
@@ -81,11 +87,20 @@ class VJEPA(PretrainingModel):
             valid context token of the batch a sample: a batch of 16 clips
             gives at most 16 samples for a 160-wide covariance, their
             tokens a few hundred).
-        initial_target_layer: None or int. The teacher block (1-based) whose
-            output is the target while nothing is frozen (target 0); None:
-            the teacher's output (V-JEPA). LayerLock's V-JEPA runs start by
-            predicting the teacher's first block (`1`), which keeps the
-            early targets close to the pixels.
+        initial_target_layer: None, int or `"pixels"`. The target while
+            nothing is frozen (target 0). None: the teacher's output
+            (V-JEPA). An int: that teacher block's output (1-based);
+            LayerLock's V-JEPA runs start by predicting the teacher's first
+            block (`1`), which keeps the early targets close to the pixels.
+            `"pixels"`: the masked tubelets' pixels, predicted by a linear
+            `pixel_head` on the predictor's output with a mean squared error
+            (LayerLock's MAE start), then the frozen blocks' activations.
+        norm_pix_loss: bool, with `initial_target_layer="pixels"` only:
+            normalise each target tubelet over its own pixels (MAE's
+            `norm_pix_loss`); defaults to False.
+        raw_pixel_loss_weight: float >= 0, with `norm_pix_loss=True` only:
+            predict the raw pixels beside the normalised ones with this
+            weight (as `LayerLockMAE`); defaults to 0.
         seed: int or None. Seed of the masks.
         **kwargs: `name`, `dtype`, ...
 
@@ -117,7 +132,9 @@ class VJEPA(PretrainingModel):
         covariance_loss_weight: float = 0.0,
         variance_target: float = 1.0,
         variance_covariance_samples: str = "clips",
-        initial_target_layer: int | None = None,
+        initial_target_layer: int | str | None = None,
+        norm_pix_loss: bool = False,
+        raw_pixel_loss_weight: float = 0.0,
         seed: int | None = None,
         **kwargs,
     ):
@@ -155,18 +172,31 @@ class VJEPA(PretrainingModel):
                 f"`variance_covariance_samples` must be one of {VARIANCE_COVARIANCE_SAMPLES}; "
                 f"received {variance_covariance_samples!r}.")
         self.variance_covariance_samples = variance_covariance_samples
-        if initial_target_layer is not None and (
+        pixel_start = initial_target_layer == PIXELS
+        if not pixel_start and initial_target_layer is not None and (
             isinstance(initial_target_layer, bool)
             or not isinstance(initial_target_layer, numbers.Integral)
             or not 1 <= initial_target_layer <= backbone.num_layers
         ):
             raise ValueError(
-                "`initial_target_layer` must be None (the teacher's output) or an int "
-                f"block index in [1, {backbone.num_layers}]; received {initial_target_layer!r}."
+                "`initial_target_layer` must be None (the teacher's output), an int "
+                f"block index in [1, {backbone.num_layers}] or {PIXELS!r}; received "
+                f"{initial_target_layer!r}."
             )
         self.initial_target_layer = (
-            None if initial_target_layer is None else int(initial_target_layer)
+            initial_target_layer if initial_target_layer is None or pixel_start
+            else int(initial_target_layer)
         )
+        if not pixel_start and (norm_pix_loss or raw_pixel_loss_weight):
+            raise ValueError(
+                f"`norm_pix_loss={norm_pix_loss!r}` and `raw_pixel_loss_weight="
+                f"{raw_pixel_loss_weight!r}` shape pixel targets, which this model only "
+                f"predicts with `initial_target_layer={PIXELS!r}`; received "
+                f"`initial_target_layer={initial_target_layer!r}`. Pass "
+                f"`initial_target_layer={PIXELS!r}` or leave both at their defaults."
+            )
+        self.norm_pix_loss, self.raw_pixel_loss_weight = check_pixel_target_options(
+            norm_pix_loss, raw_pixel_loss_weight)
         self.seed = seed
         policy = self.dtype_policy
         self.maskings = [
@@ -198,7 +228,32 @@ class VJEPA(PretrainingModel):
             name="predictor",
         )
         self.predictor.build((None, None, hidden))
+        self.pixel_head = None
+        if self.pixel_start:
+            self.pixel_head = keras.layers.Dense(
+                pixel_target_dim(backbone.patch_embedding.patch_dim, self.raw_pixel_loss_weight),
+                dtype=policy, name="pixel_head",
+            )
+            self.pixel_head.build((None, None, hidden))
         self._init_layerlock(num_frozen_layers, target_layer)
+
+    @property
+    def pixel_start(self):
+        """Whether the target before the first freeze is the pixels."""
+        return self.initial_target_layer == PIXELS
+
+    @property
+    def predicts_pixels(self):
+        """Whether the current target is the pixels."""
+        return self.pixel_start and self.target_layer == 0
+
+    def _target_head_layers(self):
+        return [] if self.pixel_head is None else [self.pixel_head]
+
+    def _set_target_heads(self, target_layer):
+        # Frozen after the first event: no weight decay or moment drift.
+        if self.pixel_head is not None:
+            self.pixel_head.trainable = target_layer == 0
 
     # ------------------------------------------------------------------ EMA
     def _target_pairs(self, num_frozen_layers):
@@ -220,7 +275,10 @@ class VJEPA(PretrainingModel):
     @property
     def num_teacher_blocks(self):
         """Teacher blocks the target runs through in the current state: the
-        target block, else `initial_target_layer`, else all of them."""
+        target block, else `initial_target_layer` (none for pixels), else all
+        of them."""
+        if self.predicts_pixels:
+            return 0
         return self.target_layer or self.initial_target_layer or self.target_encoder.num_layers
 
     @property
@@ -264,7 +322,8 @@ class VJEPA(PretrainingModel):
 
         Returns:
             dict of lists, one entry per mask kind: `predictions` and
-            `targets` `(B, num_target, hidden_dim)`, `target_valid` bool
+            `targets` `(B, num_target, hidden_dim)` (the pixel head's width
+            while the target is the pixels), `target_valid` bool
             `(B, num_target)`, `context_ids`, `target_ids` and
             `context_embeddings` (the context encoder's output mean-pooled
             over each clip's valid context tokens, `(B, hidden_dim)`),
@@ -279,13 +338,19 @@ class VJEPA(PretrainingModel):
         batch_size = ops.shape(inputs)[0]
         num_frozen = self.num_frozen_layers
 
-        # Targets: the teacher on every token, forward only.
-        teacher_tokens, _ = teacher.embed(inputs)
-        features = teacher.encode(
-            ops.stop_gradient(teacher_tokens), positions, 0, self.num_teacher_blocks
-        )
-        # V-JEPA normalises the teacher's features without affine parameters.
-        features = ops.stop_gradient(standardize_last_axis(features[-1], epsilon=1e-5))
+        if self.predicts_pixels:
+            features = pixel_targets(
+                ops.cast(patchify(inputs, backbone.patch_size), self.compute_dtype),
+                self.norm_pix_loss, self.raw_pixel_loss_weight,
+            )
+        else:
+            # Targets: the teacher on every token, forward only.
+            teacher_tokens, _ = teacher.embed(inputs)
+            features = teacher.encode(
+                ops.stop_gradient(teacher_tokens), positions, 0, self.num_teacher_blocks
+            )
+            # V-JEPA normalises the teacher's features without affine parameters.
+            features = ops.stop_gradient(standardize_last_axis(features[-1], epsilon=1e-5))
 
         tokens, _ = backbone.embed(inputs, training=training)
         if num_frozen > 0:
@@ -318,6 +383,8 @@ class VJEPA(PretrainingModel):
                 x, context_positions, target_positions, context_mask=context_valid,
                 training=training,
             )
+            if self.predicts_pixels:
+                predictions = self.pixel_head(predictions)
             outputs["predictions"].append(predictions)
             outputs["targets"].append(gather_tokens(features, target_ids))
             outputs["target_valid"].append(target_valid)
@@ -327,10 +394,12 @@ class VJEPA(PretrainingModel):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         losses = []
+        # Pixels are regressed with MAE's mean squared error.
+        loss_type = "l2" if self.predicts_pixels else self.loss_type
         for predictions, targets, valid in zip(
             y_pred["predictions"], y_pred["targets"], y_pred["target_valid"]
         ):
-            losses.append(feature_prediction_loss(predictions, targets, valid, self.loss_type))
+            losses.append(feature_prediction_loss(predictions, targets, valid, loss_type))
         loss = ops.mean(ops.stack(losses))
         if self.variance_loss_weight or self.covariance_loss_weight:
             if self.variance_covariance_samples == "clips":
@@ -369,6 +438,8 @@ class VJEPA(PretrainingModel):
             "variance_target": self.variance_target,
             "variance_covariance_samples": self.variance_covariance_samples,
             "initial_target_layer": self.initial_target_layer,
+            "norm_pix_loss": self.norm_pix_loss,
+            "raw_pixel_loss_weight": self.raw_pixel_loss_weight,
             "seed": self.seed,
             "name": self.name,
         }
