@@ -37,7 +37,7 @@ def test_every_pretraining_model_shares_the_core():
     ("keras_layerlock.metrics", ["AbsRel", "LastValue", "feature_collapse_statistics"]),
     ("keras_layerlock.optimizers", ["LayerwiseDecayAdamW"]),
     ("keras_layerlock.models", ["PretrainingModel", "EMATeacher", "LayerLockMAE", "VJEPA",
-                                "KerasHubTask", "register_preset"]),
+                                "KerasHubTask", "register_preset", "unregister_preset"]),
 ])
 def test_folders_hold_what_their_names_say(module, names):
     module = importlib.import_module(module)
@@ -80,6 +80,10 @@ def test_keras_internals_still_exist():
     logger.set_params({"verbose": 1, "epochs": 1, "steps": 2})
     logger._maybe_init_progbar()
     assert isinstance(getattr(logger.progbar, "_values", None), dict), "Progbar._values is gone"
+    from keras_hub.src.utils import preset_utils
+
+    for name in ("register_presets", "BUILTIN_PRESETS", "BUILTIN_PRESETS_FOR_BACKBONE"):
+        assert hasattr(preset_utils, name), f"keras_hub preset_utils.{name} is gone"
 
 
 def test_keras_version_is_supported():

@@ -2,6 +2,7 @@ import json
 import os
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 from testing_utils import keras_file_round_trip
@@ -157,8 +158,6 @@ def test_presets_build_and_save_to_preset_directory(tmp_path):
         to_numpy(loaded(x)[-1]), to_numpy(backbone(x)[-1]), atol=1e-6
     )
     # keras-hub's base class finds our class through the preset's config.
-    import keras_hub
-
     generic = keras_hub.models.Backbone.from_preset(preset_dir)
     assert isinstance(generic, kl.VideoViTBackbone)
     with pytest.raises(ValueError, match="Unknown preset"):
@@ -247,24 +246,30 @@ def test_bad_output_layers_say_what_was_received(bad):
 
 
 def test_a_registered_trained_preset_loads_its_weights_by_name(tmp_path):
-    from keras_layerlock.models.video_vit.video_vit_presets import VIDEO_VIT_PRESETS
-
     trained = seeded_backbone()
     trained.save_to_preset(str(tmp_path))
     try:
         kl.models.register_preset("test_trained_tiny", str(tmp_path), "a test preset")
         assert kl.VideoViTBackbone.presets["test_trained_tiny"]["has_weights"]
-        loaded = kl.VideoViTBackbone.from_preset("test_trained_tiny")
-        for a, b in zip(trained.weights, loaded.weights):
-            np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
-        keras.utils.set_random_seed(1)
-        fresh = kl.VideoViTBackbone.from_preset("test_trained_tiny", load_weights=False)
-        assert fresh.get_config() == trained.get_config()
-        assert not np.array_equal(to_numpy(fresh.weights[0]), to_numpy(trained.weights[0]))
+        # By name through this library and through keras-hub's own entry point.
+        for loader in (kl.VideoViTBackbone, keras_hub.models.Backbone):
+            loaded = loader.from_preset("test_trained_tiny")
+            assert type(loaded) is kl.VideoViTBackbone
+            for a, b in zip(trained.weights, loaded.weights):
+                np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+            keras.utils.set_random_seed(1)
+            fresh = loader.from_preset("test_trained_tiny", load_weights=False)
+            assert fresh.get_config() == trained.get_config()
+            assert not np.array_equal(to_numpy(fresh.weights[0]), to_numpy(trained.weights[0]))
+        assert "test_trained_tiny" in keras_hub.models.Backbone.presets
         with pytest.raises(ValueError, match="already registered"):
             kl.models.register_preset("test_trained_tiny", str(tmp_path), "again")
     finally:
-        VIDEO_VIT_PRESETS.pop("test_trained_tiny", None)
+        kl.models.unregister_preset("test_trained_tiny")
+    assert "test_trained_tiny" not in kl.VideoViTBackbone.presets
+    assert "test_trained_tiny" not in keras_hub.models.Backbone.presets
+    with pytest.raises(ValueError, match="was not added with `register_preset`"):
+        kl.models.unregister_preset("video_vit_tiny")
     with pytest.raises(ValueError, match="not a preset directory"):
         kl.models.register_preset("test_nothing", str(tmp_path / "missing"), "none")
 

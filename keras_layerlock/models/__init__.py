@@ -8,4 +8,5 @@ from keras_layerlock.models.readout.readout_depth_estimator import ReadoutDepthE
 from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 from keras_layerlock.models.video_vit.video_vit_parameter_count import video_vit_parameter_count
 from keras_layerlock.models.video_vit.video_vit_presets import register_preset
+from keras_layerlock.models.video_vit.video_vit_presets import unregister_preset
 from keras_layerlock.models.vjepa.vjepa import VJEPA

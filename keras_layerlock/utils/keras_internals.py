@@ -25,6 +25,11 @@ What is used, and why:
 - `callback._model`: the model without the JAX trainer's state sync that
   `callback.model` performs on every access (a sync per batch would cost a
   host copy of every variable).
+- `keras_hub.src.utils.preset_utils.BUILTIN_PRESETS` and
+  `BUILTIN_PRESETS_FOR_BACKBONE` (through `register_presets`, which
+  keras-hub's own models call): keras-hub has no public way to add a named
+  preset, and without it `keras_hub.models.Backbone.from_preset(name)` does
+  not know the library's trained presets.
 - `ProgbarLogger._maybe_init_progbar` and `Progbar._values`: Keras prints
   every log as a float and has no public hook for the format; LayerLock's
   integer state (`num_frozen_layers`, `target_layer`) is printed as ints.
@@ -37,6 +42,21 @@ SUPPORTED_KERAS = (">=3.15", "<3.16")
 
 PRIVATE_OPTIMIZER_ATTRIBUTES = ("_var_key", "_trainable_variables", "_trainable_variables_indices",
                                 "_learning_rate", "_iterations", "_model_variables_moving_average")
+
+
+def register_keras_hub_preset(name, handle, metadata, backbone_cls):
+    """Makes `keras_hub.models.Backbone.from_preset(name)` load `handle`."""
+    from keras_hub.src.utils.preset_utils import register_presets
+
+    register_presets({name: {"metadata": dict(metadata), "kaggle_handle": handle}}, backbone_cls)
+
+
+def unregister_keras_hub_preset(name, backbone_cls):
+    """Undoes `register_keras_hub_preset` (nothing if `name` is not there)."""
+    from keras_hub.src.utils import preset_utils
+
+    preset_utils.BUILTIN_PRESETS.pop(name, None)
+    preset_utils.BUILTIN_PRESETS_FOR_BACKBONE.get(backbone_cls, {}).pop(name, None)
 
 
 def _dot_not_track_scope():

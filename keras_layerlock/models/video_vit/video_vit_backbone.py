@@ -493,11 +493,12 @@ class VideoViTBackbone(Backbone):
     @classproperty
     def presets(cls):
         """Built-in presets: name -> metadata (architecture presets first)."""
-        presets = {
+        # keras-hub's registry holds the trained ones too, in its own format.
+        presets = dict(super().presets)
+        presets.update({
             name: dict(entry["metadata"])
             for name, entry in VIDEO_VIT_PRESETS.items()
-        }
-        presets.update(super().presets)
+        })
         return presets
 
     @classmethod

@@ -15,6 +15,8 @@ None of these presets carries weights; `register_preset` adds trained ones
 import json
 import os
 
+from keras_layerlock.utils import keras_internals
+
 _SIZES = {
     # name: (hidden_dim, num_layers, intermediate_dim, num_heads, label)
     "s": (384, 12, 1536, 6, "ViT-S"),
@@ -128,9 +130,11 @@ VIDEO_VIT_PRESETS.update(
 def register_preset(name: str, handle: str, description: str, overwrite: bool = False) -> None:
     """Registers a trained backbone preset under a name.
 
-    `VideoViTBackbone.from_preset(name)` then loads it through keras-hub's
-    loader, honouring `load_weights` (every weight loads, or it fails), and
-    `VideoViTBackbone.presets[name]` lists its metadata.
+    `VideoViTBackbone.from_preset(name)` and
+    `keras_hub.models.Backbone.from_preset(name)` then load it through
+    keras-hub's loader, honouring `load_weights` (every weight loads, or it
+    fails), and `VideoViTBackbone.presets[name]` lists its metadata.
+    `unregister_preset(name)` removes it.
 
     Args:
         name: str. The name to register (a word: no `/`).
@@ -172,3 +176,32 @@ def register_preset(name: str, handle: str, description: str, overwrite: bool = 
             if "parameter_count" in stored:
                 metadata["params"] = stored["parameter_count"]
     VIDEO_VIT_PRESETS[name] = {"metadata": metadata, "handle": handle}
+    keras_internals.register_keras_hub_preset(name, handle, metadata, _backbone_class())
+
+
+def unregister_preset(name: str) -> None:
+    """Removes a preset added with `register_preset`.
+
+    Args:
+        name: str. A name registered with `register_preset`.
+
+    Example:
+    ```python
+    keras_layerlock.models.unregister_preset("my_tiny")
+    ```
+    """
+    if "handle" not in VIDEO_VIT_PRESETS.get(name, {}):
+        registered = sorted(k for k, v in VIDEO_VIT_PRESETS.items() if "handle" in v)
+        raise ValueError(
+            f"{name!r} was not added with `register_preset` (built-in architecture "
+            f"presets cannot be removed); registered: {registered}."
+        )
+    del VIDEO_VIT_PRESETS[name]
+    keras_internals.unregister_keras_hub_preset(name, _backbone_class())
+
+
+def _backbone_class():
+    # Imported here: the backbone module imports this one.
+    from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
+
+    return VideoViTBackbone
