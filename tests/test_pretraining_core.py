@@ -138,6 +138,72 @@ def test_vjepa_uses_the_ema_teacher():
     np.testing.assert_allclose(float(to_numpy(model.ema_momentum_at(5))), 0.95, rtol=1e-6)
 
 
+@pytest.mark.parametrize("make", ["vjepa", "layerlock_mae", "mae_decoder"])
+def test_every_variable_of_a_model_has_its_own_path(make):
+    """Equal paths (the EMA teacher's copy of the backbone had the online
+    backbone's) make PyTorch register one variable of each pair: the online
+    encoder fell out of `model.parameters()`, `zero_grad` skipped it and its
+    gradients summed over every step, which is what made the tiny V-JEPA
+    "collapse" on PyTorch."""
+    if make == "vjepa":
+        model = kl.VJEPA(tiny_backbone(), predictor_num_layers=1, predictor_hidden_dim=8,
+                         masks=[{"num_blocks": 1, "spatial_scale": 0.3}])
+    else:
+        keras.utils.set_random_seed(0)
+        backbone = kl.VideoViTBackbone(hidden_dim=16, num_layers=3, num_heads=2,
+                                       intermediate_dim=32, patch_size=(2, 8, 8),
+                                       num_frames=4, image_size=16)
+        decoder = {"decoder": "mae"} if make == "mae_decoder" else {"num_decoder_layers": 1}
+        model = kl.LayerLockMAE(backbone, **decoder)
+    paths = [v.path for v in model.weights]
+    duplicated = sorted({p for p in paths if paths.count(p) > 1})
+    assert not duplicated, duplicated[:5]
+    if keras.backend.backend() == "torch":
+        registered = {id(p) for p in model.parameters()}
+        missing = [v.path for v in model.weights if id(v.value) not in registered]
+        assert not missing, missing[:5]
+
+
+@keras.saving.register_keras_serializable(package="keras_layerlock_tests")
+class LearningRateFrom(keras.optimizers.schedules.LearningRateSchedule):
+    """0 before step `start`, `value` from it on."""
+
+    def __init__(self, start, value):
+        self.start, self.value = start, value
+
+    def __call__(self, step):
+        return keras.ops.where(keras.ops.greater_equal(step, self.start), self.value, 0.0)
+
+    def get_config(self):
+        return {"start": self.start, "value": self.value}
+
+
+def test_vjepa_applies_each_step_its_own_gradient():
+    """What `fit` applies at a step is that step's gradient, not its sum with
+    the earlier steps' (PyTorch summed them while the online encoder's
+    gradients were never zeroed)."""
+    x = clips(4)
+
+    def update_of_first_moving_step(start):
+        model = kl.VJEPA(tiny_backbone(), predictor_num_layers=1, predictor_hidden_dim=8,
+                         masks=[{"num_blocks": 1, "spatial_scale": 0.3}], seed=2)
+        # One fixed draw of the masks: before `start` the weights do not move,
+        # so every step sees the same weights, clips and masks.
+        draw = model.maskings[0].sample(4, model.backbone.grid_shape(x.shape))
+        model.maskings[0].sample = lambda batch_size, grid: draw
+        model.compile(optimizer=keras.optimizers.SGD(LearningRateFrom(start, 1e-2)))
+        kernel = model.backbone.transformer_layers[0].weights[0]
+        before = to_numpy(kernel).copy()
+        model.fit(x, batch_size=4, epochs=start + 1, shuffle=False, verbose=0)
+        return to_numpy(kernel) - before, to_numpy(draw[0])
+
+    first, draw_a = update_of_first_moving_step(0)
+    third, draw_b = update_of_first_moving_step(2)
+    np.testing.assert_array_equal(draw_a, draw_b)
+    assert np.abs(first).max() > 0
+    np.testing.assert_allclose(third, first, rtol=1e-4, atol=1e-8)
+
+
 def small_mae(seed=11):
     keras.utils.set_random_seed(seed)
     backbone = kl.VideoViTBackbone(

@@ -63,13 +63,22 @@ class EMATeacher(keras.layers.Layer):
 
     @staticmethod
     def copy_of(layer, name):
-        """A non-trainable copy of `layer` (same config, same weights)."""
+        """A non-trainable copy of `layer` (same config, same weights).
+
+        The copy is built under the name scope `name`, so that its variable
+        paths (`name/transformer_layer_0/...`) differ from the online
+        layer's. With equal paths, PyTorch's module registers only one of
+        each pair (Keras keys a model's torch parameters by path): the
+        online weights dropped out of `model.parameters()`, `zero_grad`
+        skipped them, and their gradients summed over every step.
+        """
         config = layer.get_config()
         config["name"] = name
-        teacher = layer.__class__.from_config(config)
-        build_config = layer.get_build_config()
-        if not teacher.built and build_config:
-            teacher.build_from_config(build_config)
+        with keras.name_scope(name):
+            teacher = layer.__class__.from_config(config)
+            build_config = layer.get_build_config()
+            if not teacher.built and build_config:
+                teacher.build_from_config(build_config)
         teacher.set_weights(layer.get_weights())
         teacher.trainable = False
         return teacher
