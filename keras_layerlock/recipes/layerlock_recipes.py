@@ -135,13 +135,16 @@ RECIPES = {
             "predictor_hidden_dim": 80,
             "masks": [{"num_blocks": 4, "spatial_scale": 0.3, "aspect_ratio": (0.75, 1.5)}],
             "ema_momentum": (0.998, 1.0),
-            # VJ-VCR's variance and covariance terms (VICReg's 25 : 1 ratio).
-            # Without them this tiny V-JEPA collapses within 100 steps: one
-            # vector shared by every token fills the first block's output.
-            # Weights 5 and 0.2 read out better than 1 and 0.04 or 25 and 1
-            # (README, V-JEPA section).
-            "variance_loss_weight": 5.0,
-            "covariance_loss_weight": 0.2,
+            # LayerLock's pixel start (the tiny MAE's targets) before the
+            # first freeze, then the frozen blocks' activations. Measured in
+            # the main job's protocol (README, V-JEPA section): starting from
+            # the teacher's output or its block 1 reads out at the floor on
+            # motion and appearance; from pixels motion clears it (0.41
+            # against 0.29). VJ-VCR's variance / covariance terms
+            # (`variance_loss_weight`) trade motion for appearance here.
+            "initial_target_layer": "pixels",
+            "norm_pix_loss": True,
+            "raw_pixel_loss_weight": 16.0,
         },
         "schedule": {
             "num_steps_before_first_freeze": 300,
