@@ -10,9 +10,9 @@ procedural suite, for the embedded tokens (block 0) and chosen blocks:
 - `content`: the share that is not shared by every clip at a position
   (what a readout can use).
 
-This is how the collapse of the tiny V-JEPA was located (README, V-JEPA
-section): the first block's output fills with one constant vector within
-the first 50 steps.
+It showed the tiny V-JEPA's first block filling with one constant vector
+within 50 steps on PyTorch, which led to the bug behind it (the online
+encoder's gradients were summed over steps; README, main job section).
 
 Usage:
     python tools/residual_stream_diagnosis.py --recipe tiny_vjepa --steps 150

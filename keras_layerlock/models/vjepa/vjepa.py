@@ -76,8 +76,8 @@ class VJEPA(PretrainingModel):
             variance hinge on the context encoder's output, mean-pooled over
             each clip's context tokens (VJ-VCR: Drozdov et al., "Video
             Representation Learning with Joint-Embedding Predictive
-            Architectures", 2024). It keeps the clips' encodings apart where
-            the plain JEPA collapses (the tiny recipe does, see the README).
+            Architectures", 2024): it keeps the clips' encodings apart, a
+            guard against representation collapse.
         covariance_loss_weight: float, default 0. Weight of VICReg's
             covariance term on the same pooled encodings.
         variance_target: float, VICReg's gamma (target standard deviation
