@@ -10,6 +10,10 @@ tests are small enough that one process leaves a core idle, so on the
 Each run's output goes to `outputs/test_logs/<backend>.log` and is printed
 when that run ends; a summary table is printed and written to
 `outputs/test_runs.json`.
+
+`tests/test_cross_backend.py` compares the running backend with the other
+two in subprocesses, so one run of it covers every pair: it runs with the
+first backend only (unless the pytest arguments carry their own `-m`).
 """
 
 import argparse
@@ -24,9 +28,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG_DIR = os.path.join(ROOT, "outputs", "test_logs")
 
 
+def backend_pytest_args(backend, first_backend, pytest_args):
+    """`pytest_args`, plus the deselection of the cross-backend test for
+    every backend but the first."""
+    if backend == first_backend or "-m" in pytest_args:
+        return list(pytest_args)
+    return list(pytest_args) + ["-m", "not cross_backend"]
+
+
 def run_all(waiting, running, results, jobs, pytest_args):
     """Starts the waiting backends' runs, at most `jobs` at a time, and
     collects each exit code as it ends."""
+    first_backend = waiting[0] if waiting else None
     while waiting or running:
         while waiting and len(running) < jobs:
             backend = waiting.pop(0)
@@ -35,7 +48,8 @@ def run_all(waiting, running, results, jobs, pytest_args):
             log = open(log_path, "w")
             print(f"started KERAS_BACKEND={backend} (output: {log_path})", flush=True)
             process = subprocess.Popen(
-                [sys.executable, "-m", "pytest", "tests"] + pytest_args,
+                [sys.executable, "-m", "pytest", "tests"]
+                + backend_pytest_args(backend, first_backend, pytest_args),
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
             running[backend] = (process, log, log_path, time.time())
