@@ -421,6 +421,34 @@ def test_pixel_start_predicts_pixels_then_frozen_activations():
     assert restored.raw_pixel_loss_weight == 4.0
 
 
+@pytest.mark.parametrize("on_pixels", [False, True])
+def test_variance_covariance_terms_start_with_the_latent_targets(on_pixels):
+    x = videos(BATCH)
+    config = dict(initial_target_layer="pixels", variance_loss_weight=2.0,
+                  covariance_loss_weight=0.5, variance_covariance_on_pixels=on_pixels)
+    regularised, plain = make_model(**config), make_model(initial_target_layer="pixels")
+
+    def extra_terms(out):
+        terms = [kl.losses.variance_covariance_loss(z) for z in out["context_embeddings"]]
+        return 2.0 * np.mean([to_numpy(t[0]) for t in terms]) + 0.5 * np.mean(
+            [to_numpy(t[1]) for t in terms])
+
+    for num_frozen in (0, 1):
+        regularised.set_layerlock_state(num_frozen, num_frozen)
+        plain.set_layerlock_state(num_frozen, num_frozen)
+        out = regularised(x)
+        loss = to_numpy(regularised.compute_loss(y_pred=out))
+        base = to_numpy(plain.compute_loss(y_pred=plain(x)))
+        applied = on_pixels or num_frozen > 0
+        assert regularised.applies_variance_covariance == applied
+        # Same seeds: same masks and predictions; only the extra terms differ.
+        np.testing.assert_allclose(loss, base + (extra_terms(out) if applied else 0.0), rtol=1e-5)
+    again = kl.VJEPA.from_config(regularised.get_config())
+    assert again.variance_covariance_on_pixels is on_pixels
+    with pytest.raises(ValueError, match="variance_covariance_on_pixels.*received 'yes'"):
+        make_model(variance_covariance_on_pixels="yes")
+
+
 def test_pixel_start_trains_inside_fit_and_round_trips(tmp_path):
     model = make_model(initial_target_layer="pixels", ema_steps=8)
     model.compile(optimizer=keras.optimizers.AdamW(1e-3))

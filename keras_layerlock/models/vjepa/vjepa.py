@@ -87,6 +87,11 @@ class VJEPA(PretrainingModel):
             valid context token of the batch a sample: a batch of 16 clips
             gives at most 16 samples for a 160-wide covariance, their
             tokens a few hundred).
+        variance_covariance_on_pixels: bool, default False. Whether the
+            variance and covariance terms also apply while the target is
+            the pixels (`initial_target_layer="pixels"`, before the first
+            freeze). Pixel targets cannot collapse, so by default the terms
+            start with the latent targets.
         initial_target_layer: None, int or `"pixels"`. The target while
             nothing is frozen (target 0). None: the teacher's output
             (V-JEPA). An int: that teacher block's output (1-based);
@@ -132,6 +137,7 @@ class VJEPA(PretrainingModel):
         covariance_loss_weight: float = 0.0,
         variance_target: float = 1.0,
         variance_covariance_samples: str = "clips",
+        variance_covariance_on_pixels: bool = False,
         initial_target_layer: int | str | None = None,
         norm_pix_loss: bool = False,
         raw_pixel_loss_weight: float = 0.0,
@@ -172,6 +178,11 @@ class VJEPA(PretrainingModel):
                 f"`variance_covariance_samples` must be one of {VARIANCE_COVARIANCE_SAMPLES}; "
                 f"received {variance_covariance_samples!r}.")
         self.variance_covariance_samples = variance_covariance_samples
+        if not isinstance(variance_covariance_on_pixels, bool):
+            raise ValueError(
+                "`variance_covariance_on_pixels` must be a bool; received "
+                f"{variance_covariance_on_pixels!r}.")
+        self.variance_covariance_on_pixels = bool(variance_covariance_on_pixels)
         pixel_start = initial_target_layer == PIXELS
         if not pixel_start and initial_target_layer is not None and (
             isinstance(initial_target_layer, bool)
@@ -241,6 +252,13 @@ class VJEPA(PretrainingModel):
     def pixel_start(self):
         """Whether the target before the first freeze is the pixels."""
         return self.initial_target_layer == PIXELS
+
+    @property
+    def applies_variance_covariance(self):
+        """Whether this step's loss has the variance / covariance terms."""
+        if not (self.variance_loss_weight or self.covariance_loss_weight):
+            return False
+        return self.variance_covariance_on_pixels or not self.predicts_pixels
 
     @property
     def predicts_pixels(self):
@@ -401,7 +419,7 @@ class VJEPA(PretrainingModel):
         ):
             losses.append(feature_prediction_loss(predictions, targets, valid, loss_type))
         loss = ops.mean(ops.stack(losses))
-        if self.variance_loss_weight or self.covariance_loss_weight:
+        if self.applies_variance_covariance:
             if self.variance_covariance_samples == "clips":
                 terms = [variance_covariance_loss(z, self.variance_target)
                          for z in y_pred["context_embeddings"]]
@@ -437,6 +455,7 @@ class VJEPA(PretrainingModel):
             "covariance_loss_weight": self.covariance_loss_weight,
             "variance_target": self.variance_target,
             "variance_covariance_samples": self.variance_covariance_samples,
+            "variance_covariance_on_pixels": self.variance_covariance_on_pixels,
             "initial_target_layer": self.initial_target_layer,
             "norm_pix_loss": self.norm_pix_loss,
             "raw_pixel_loss_weight": self.raw_pixel_loss_weight,
