@@ -1,7 +1,7 @@
 """Runs the test suite once per Keras backend and fails if any run fails.
 
 Usage:
-    python tools/run_tests.py [--backends jax torch tensorflow] [--jobs N] [pytest args]
+    python tools/run_tests.py [--backends torch jax tensorflow] [--jobs N] [pytest args]
 
 Each backend runs in its own process (`KERAS_BACKEND` is read at import).
 The backends run side by side (`--jobs`, all of them by default): most
@@ -72,7 +72,8 @@ def run_all(waiting, running, results, jobs, pytest_args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--backends", nargs="+", default=["jax", "torch", "tensorflow"]
+        "--backends", nargs="+", default=["torch", "jax", "tensorflow"],
+        help="torch first: its run is the shortest, so it takes the cross-backend test",
     )
     parser.add_argument(
         "--jobs", type=int, default=None,
