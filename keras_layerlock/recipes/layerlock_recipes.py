@@ -140,8 +140,11 @@ RECIPES = {
             # the main job's protocol (README, V-JEPA section): starting from
             # the teacher's output or its block 1 reads out at the floor on
             # motion and appearance; from pixels motion clears it (0.41
-            # against 0.29). VJ-VCR's variance / covariance terms
-            # (`variance_loss_weight`) trade motion for appearance here.
+            # against 0.29), appearance stays below it (0.29 against 0.39).
+            # VJ-VCR's variance / covariance terms during the pixel phase
+            # (`variance_covariance_on_pixels=True`) trade motion for
+            # appearance at every weight tried (0.02-5); in the latent
+            # phase alone they change neither (README, V-JEPA section).
             "initial_target_layer": "pixels",
             "norm_pix_loss": True,
             "raw_pixel_loss_weight": 16.0,
