@@ -20,7 +20,7 @@ def test_main_job_smoke_run_writes_table_plots_and_loadable_presets(tmp_path):
     run = subprocess.run(
         [sys.executable, os.path.join(ROOT, "recipes", "main_job.py"), "--toy",
          "--output_dir", output, "--cache_dir", str(tmp_path / "cache"), "--verbose", "0"],
-        env=env, capture_output=True, text=True, cwd=ROOT, timeout=900,
+        env=env, capture_output=True, text=True, cwd=ROOT, timeout=1800,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     for name in ("results.md", "results.json", "training_curves.png", "readouts.png",
