@@ -188,17 +188,17 @@ def run_pretraining_process(args, name):
         return json.load(f)
 
 
-def evaluate(args, backbone, splits):
+def evaluate(args, backbone, splits, tasks=TASKS):
     """The suite's readout protocol on one frozen backbone."""
     # The MAE presets keep the decoder blocks (4 of 8); read the encoder.
     rows = kl.evaluation.protocol.evaluate_frozen_backbone(
-        backbone, splits, layer_fractions=args.layer_fractions, num_layers=NUM_ENCODER_LAYERS,
-        learning_rates=args.learning_rates, num_steps=args.readout_steps,
-        num_seeds=args.num_seeds, verbose=bool(args.verbose))
-    row = {task: kl.evaluation.protocol.interval_row(rows[task]["test"]) for task in TASKS}
-    row["sweeps"] = {task: rows[task]["results"] for task in TASKS}
+        backbone, splits, tasks=tuple(tasks), layer_fractions=args.layer_fractions,
+        num_layers=NUM_ENCODER_LAYERS, learning_rates=args.learning_rates,
+        num_steps=args.readout_steps, num_seeds=args.num_seeds, verbose=bool(args.verbose))
+    row = {task: kl.evaluation.protocol.interval_row(rows[task]["test"]) for task in tasks}
+    row["sweeps"] = {task: rows[task]["results"] for task in tasks}
     row["chosen"] = {task: {k: rows[task]["best"][k] for k in ("feature_layer", "learning_rate")}
-                     for task in TASKS}
+                     for task in tasks}
     return row
 
 
@@ -332,7 +332,8 @@ def plot(rows, pretraining, output_dir):
     fig.savefig(os.path.join(output_dir, "readouts.png"), dpi=100)
 
 
-def main():
+def parse_arguments(argv=None):
+    """The job's arguments, with the budget's values for those not given."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="default",
@@ -358,7 +359,7 @@ def main():
     parser.add_argument("--verbose", type=int, default=1)
     parser.add_argument("--toy", action="store_true", help="a tiny smoke run (about a minute)")
     parser.add_argument("--pretrain", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     for key, value in BUDGETS[args.budget].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -367,6 +368,11 @@ def main():
         args.num_readout_train, args.num_validation, args.num_test = 16, 8, 8
         args.readout_steps, args.ceiling_steps, args.num_seeds = 2, 2, 2
         args.learning_rates, args.layer_fractions = [1e-3], [1.0]
+    return args
+
+
+def main():
+    args = parse_arguments()
     os.makedirs(args.output_dir, exist_ok=True)
     if args.pretrain:
         return pretrain(args, args.pretrain)
