@@ -475,3 +475,109 @@ def test_pixel_target_options_need_the_pixel_start():
         make_model(initial_target_layer="pixels", raw_pixel_loss_weight=2.0)
     with pytest.raises(ValueError, match="initial_target_layer.*received 'pixel'"):
         make_model(initial_target_layer="pixel")
+
+
+# ------------------------------------------- the backbone's blocks as predictor
+def make_block_predictor_model(**kwargs):
+    return make_model(predictor="layerlock", predictor_num_layers=1, predictor_hidden_dim=None,
+                      **kwargs)
+
+
+def test_block_predictor_runs_the_last_blocks_on_context_and_queries():
+    model = make_block_predictor_model(initial_target_layer="pixels",
+                                       masks=[{"num_blocks": 2, "spatial_scale": 0.3}])
+    assert model.predictor is None and model.num_encoder_layers == 2
+    assert model.num_teacher_blocks == 0
+    x = videos(2, seed=5)
+    state = to_numpy(model.maskings[0].seed_generator.state).copy()
+    out = model(x)
+    backbone = model.backbone
+    # The context encoder is blocks 1-2 only.
+    tokens, positions = backbone.embed(x)
+    ids, valid = to_numpy(out["context_ids"][0]), to_numpy(out["context_valid"][0])
+    context = np.take_along_axis(to_numpy(tokens), ids[..., None], axis=1)
+    context_positions = to_numpy(positions)[ids]
+    encoded = to_numpy(backbone.encode(context, context_positions, 0, 2, attention_mask=valid)[-1])
+    np.testing.assert_allclose(to_numpy(out["context_tokens"][0]), encoded, atol=1e-5)
+    assert out["predictions"][0].shape[-1] == model.pixel_head.units
+    # Block 3 is the predictor: moving it moves the predictions, not the context.
+    block = backbone.transformer_layers[2]
+    block.weights[0].assign(to_numpy(block.weights[0]) + 0.5)
+    model.maskings[0].seed_generator.state.assign(state)
+    moved = model(x)
+    np.testing.assert_allclose(to_numpy(moved["context_tokens"][0]), encoded, atol=1e-5)
+    assert not np.allclose(to_numpy(moved["predictions"][0]), to_numpy(out["predictions"][0]))
+    # Latent targets by default are the teacher's encoder output (block 2).
+    latent = make_block_predictor_model()
+    assert latent.num_teacher_blocks == 2
+    flops = kl.layerlock.step_flops(model, (BATCH, 4, 32, 32, 3))
+    num_context, num_target = model.maskings[0].token_counts(GRID)
+    block_flops = kl.layerlock.flops.transformer_block_forward_flops
+    expected = 3 * (block_flops(num_context + num_target, 32, 64)
+                    + 2 * num_target * 32 * model.pixel_head.units)
+    assert flops["predictor"] == BATCH * expected
+    assert flops["trainable_encoder"] == BATCH * 3 * 2 * block_flops(num_context, 32, 64)
+
+
+def test_block_predictor_never_sees_target_tokens():
+    model = make_block_predictor_model(masks=[{"num_blocks": 2, "spatial_scale": 0.3}])
+    x = videos(2, seed=1)
+    state = to_numpy(model.maskings[0].seed_generator.state).copy()
+    out = model(x)
+    target_ids = to_numpy(out["target_ids"][0])
+    valid = to_numpy(out["target_valid"][0])
+    changed = x.copy()
+    for b in range(2):
+        for token in target_ids[b][valid[b]]:
+            t, rest = divmod(int(token), 16)
+            h, w = divmod(rest, 4)
+            changed[b, 2 * t : 2 * t + 2, 8 * h : 8 * h + 8, 8 * w : 8 * w + 8] += 5.0
+    model.maskings[0].seed_generator.state.assign(state)
+    out_changed = model(changed)
+    np.testing.assert_allclose(to_numpy(out_changed["predictions"][0]),
+                               to_numpy(out["predictions"][0]), atol=1e-5)
+    assert not np.allclose(to_numpy(out_changed["targets"][0]), to_numpy(out["targets"][0]))
+
+
+def test_block_predictor_freezes_encoder_blocks_only_inside_fit(tmp_path):
+    model = make_block_predictor_model(initial_target_layer="pixels", ema_steps=8)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    with pytest.raises(ValueError, match=r"num_frozen_layers must be in \[0, 2\]"):
+        model.set_layerlock_state(3, 2)
+    schedule = kl.LayerLockSchedule(num_steps_before_first_freeze=2, num_steps_between_freezes=2,
+                                    num_layers_per_freeze=1, target_layers=[1, 2])
+    predictor_block = model.backbone.transformer_layers[2]
+    teacher_block = to_numpy(model.target_encoder.transformer_layers[2].weights[0]).copy()
+    before = to_numpy(predictor_block.weights[0]).copy()
+    history = model.fit(videos(8), batch_size=4, epochs=3,
+                        callbacks=[kl.LayerLockCallback(schedule, verbose=0)], verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert (model.num_frozen_layers, model.target_layer) == (2, 2)
+    # The predictor block keeps training; the teacher never runs it, so
+    # its copy there is not updated.
+    assert predictor_block.trainable and model.latent_head.trainable
+    assert not model.pixel_head.trainable
+    assert not np.allclose(to_numpy(predictor_block.weights[0]), before)
+    np.testing.assert_array_equal(
+        to_numpy(model.target_encoder.transformer_layers[2].weights[0]), teacher_block)
+    path = str(tmp_path / "block_predictor.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.get_config() == model.get_config()
+    assert restored.predictor_type == "layerlock"
+    x = videos(2, seed=9)
+    for a, b in zip(restored(x)["predictions"], model(x)["predictions"]):
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=1e-6)
+
+
+def test_block_predictor_bad_arguments():
+    with pytest.raises(ValueError, match="`predictor` must be one of.*received 'narrow'"):
+        make_model(predictor="narrow")
+    with pytest.raises(ValueError, match="between 1 and num_layers - 1 = 2; received 3"):
+        make_model(predictor="layerlock", predictor_num_layers=3, predictor_hidden_dim=None)
+    with pytest.raises(ValueError, match="predictor_hidden_dim.*Leave them at None"):
+        make_model(predictor="layerlock", predictor_hidden_dim=16)
+    with pytest.raises(ValueError, match="predictor_num_layers.*received 0"):
+        make_model(predictor_num_layers=0)
+    with pytest.raises(ValueError, match="initial_target_layer.*received 3"):
+        make_block_predictor_model(initial_target_layer=3)

@@ -96,17 +96,23 @@ def vjepa_step_flops(model, input_shape):
         "trainable_encoder": 0,
         "predictor": 0,
     }
-    pd, pm = model.predictor_hidden_dim, model.predictor_intermediate_dim
+    separate = model.predictor is not None
+    pd, pm = (model.predictor_hidden_dim, model.predictor_intermediate_dim) if separate else (d, m)
+    pixel_dim = backbone.patch_embedding.patch_dim
     for masking in model.maskings:
         context, targets = masking.token_counts(grid)
         block = transformer_block_forward_flops(context, d, m)
         parts["frozen_context"] += num_frozen * block
-        parts["trainable_encoder"] += 3 * (backbone.num_layers - num_frozen) * block
-        parts["predictor"] += 3 * (
-            model.predictor_num_layers * transformer_block_forward_flops(context + targets, pd, pm)
-            + 2 * context * d * pd
-            + 2 * targets * pd * d
-        )
+        parts["trainable_encoder"] += 3 * (model.num_encoder_layers - num_frozen) * block
+        flops = model.predictor_num_layers * transformer_block_forward_flops(context + targets, pd, pm)
+        if separate:
+            # Input and output projections; the pixel head follows the latter.
+            flops += 2 * context * d * pd + 2 * targets * pd * d
+            if model.predicts_pixels:
+                flops += 2 * targets * d * pixel_dim
+        else:
+            flops += 2 * targets * d * (pixel_dim if model.predicts_pixels else d)
+        parts["predictor"] += 3 * flops
     parts = {k: batch * v for k, v in parts.items()}
     parts["total"] = sum(parts.values())
     return parts

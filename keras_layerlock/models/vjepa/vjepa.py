@@ -24,6 +24,9 @@ from keras_layerlock.utils.video_patches import standardize_last_axis
 PIXELS = "pixels"
 # What the VJ-VCR terms take as the batch of samples.
 VARIANCE_COVARIANCE_SAMPLES = ("clips", "tokens")
+# `predictor` values: V-JEPA's separate narrow transformer, or the backbone's
+# own last blocks (as `LayerLockMAE`'s default decoder).
+PREDICTOR_TYPES = ("vjepa", "layerlock")
 
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
@@ -54,14 +57,33 @@ class VJEPA(PretrainingModel):
     `ema_momentum[0]` to `ema_momentum[1]` over `ema_steps` steps, counted
     by its `EMATeacher`'s step variable (saved with the weights).
 
+    With `predictor="layerlock"` the predictor is the backbone's last
+    `predictor_num_layers` blocks, as in `LayerLockMAE`'s default decoder:
+    one learned query token per hidden position (carrying its position)
+    joins the context encoder's output before the first of them, and a
+    linear `latent_head` (or `pixel_head`) maps the queries' outputs to the
+    targets. The encoder, the teacher's output and the blocks that can
+    freeze are then the first `num_layers - predictor_num_layers` blocks.
+    Measured in the main job's protocol (README, V-JEPA section), the
+    separate narrow predictor leaves the encoder's appearance features
+    below a random-init backbone's at this scale, with pixel targets and
+    with latent ones.
+
     Args:
         backbone: a `VideoViTBackbone`, the context encoder; the teacher is
             a copy of it.
+        predictor: `"vjepa"` (default: a separate `MaskedTokenPredictor`)
+            or `"layerlock"` (the backbone's last `predictor_num_layers`
+            blocks).
         predictor_hidden_dim: int; defaults to half the backbone width.
+            `predictor="vjepa"` only.
         predictor_num_layers: int; defaults to 12 (LayerLock's V-JEPA runs).
+            With `predictor="layerlock"`: backbone blocks used as the
+            predictor, in `[1, num_layers - 1]`.
         predictor_num_heads: int; defaults to the backbone's heads // 2
-            (at least 1).
+            (at least 1). `predictor="vjepa"` only.
         predictor_intermediate_dim: int; defaults to 4 x predictor width.
+            `predictor="vjepa"` only.
         masks: a preset name in `MULTIBLOCK_PRESETS` (`"vjepa"`: short- and
             long-range masks, each clip used with both; `"layerlock"`: 8
             blocks at 30 %), or a list of `MultiblockMasking` argument
@@ -123,6 +145,7 @@ class VJEPA(PretrainingModel):
     def __init__(
         self,
         backbone,
+        predictor: str = "vjepa",
         predictor_hidden_dim: int | None = None,
         predictor_num_layers: int = 12,
         predictor_num_heads: int | None = None,
@@ -149,6 +172,31 @@ class VJEPA(PretrainingModel):
         backbone = self.backbone
         if loss not in FEATURE_PREDICTION_LOSSES:
             raise ValueError(f"`loss` must be one of {FEATURE_PREDICTION_LOSSES}; received {loss!r}.")
+        if predictor not in PREDICTOR_TYPES:
+            raise ValueError(
+                f"`predictor` must be one of {PREDICTOR_TYPES}; received {predictor!r}.")
+        if isinstance(predictor_num_layers, bool) or not isinstance(
+                predictor_num_layers, numbers.Integral) or predictor_num_layers < 1:
+            raise ValueError(
+                f"`predictor_num_layers` must be an int >= 1; received {predictor_num_layers!r}.")
+        self.predictor_num_layers = int(predictor_num_layers)
+        self.predictor_type = predictor
+        if predictor == "layerlock":
+            if not predictor_num_layers < backbone.num_layers:
+                raise ValueError(
+                    "With `predictor='layerlock'`, `predictor_num_layers` backbone blocks "
+                    "are the predictor and the rest the encoder, so it must be between 1 "
+                    f"and num_layers - 1 = {backbone.num_layers - 1}; received "
+                    f"{predictor_num_layers}. Pass a smaller value or a deeper backbone.")
+            sized = {"predictor_hidden_dim": predictor_hidden_dim,
+                     "predictor_num_heads": predictor_num_heads,
+                     "predictor_intermediate_dim": predictor_intermediate_dim}
+            given = {k: v for k, v in sized.items() if v is not None}
+            if given:
+                raise ValueError(
+                    f"{given} size a separate predictor; with `predictor='layerlock'` the "
+                    "predictor is the backbone's own blocks, of the backbone's size. "
+                    "Leave them at None or pass `predictor='vjepa'`.")
         if isinstance(masks, str):
             if masks not in MULTIBLOCK_PRESETS:
                 raise ValueError(
@@ -187,11 +235,11 @@ class VJEPA(PretrainingModel):
         if not pixel_start and initial_target_layer is not None and (
             isinstance(initial_target_layer, bool)
             or not isinstance(initial_target_layer, numbers.Integral)
-            or not 1 <= initial_target_layer <= backbone.num_layers
+            or not 1 <= initial_target_layer <= self.num_encoder_layers
         ):
             raise ValueError(
                 "`initial_target_layer` must be None (the teacher's output), an int "
-                f"block index in [1, {backbone.num_layers}] or {PIXELS!r}; received "
+                f"encoder block index in [1, {self.num_encoder_layers}] or {PIXELS!r}; received "
                 f"{initial_target_layer!r}."
             )
         self.initial_target_layer = (
@@ -222,23 +270,37 @@ class VJEPA(PretrainingModel):
         self.target_encoder = EMATeacher.copy_of(backbone, "target_encoder")
 
         hidden = backbone.hidden_dim
-        self.predictor_hidden_dim = int(predictor_hidden_dim or max(hidden // 2, 8))
-        self.predictor_num_layers = int(predictor_num_layers)
-        self.predictor_num_heads = int(predictor_num_heads or max(1, backbone.num_heads // 2))
-        self.predictor_intermediate_dim = int(
-            predictor_intermediate_dim or 4 * self.predictor_hidden_dim
-        )
-        self.predictor = MaskedTokenPredictor.for_backbone(
-            backbone,
-            self.predictor_hidden_dim,
-            self.predictor_num_layers,
-            self.predictor_num_heads,
-            self.predictor_intermediate_dim,
-            output_dim=hidden,
-            dtype=policy,
-            name="predictor",
-        )
-        self.predictor.build((None, None, hidden))
+        self.latent_head = None
+        self.query_token = None
+        if predictor == "layerlock":
+            self.predictor = None
+            self.predictor_hidden_dim = None
+            self.predictor_num_heads = None
+            self.predictor_intermediate_dim = None
+            self.latent_head = keras.layers.Dense(hidden, dtype=policy, name="latent_head")
+            self.latent_head.build((None, None, hidden))
+            self.query_token = self.add_weight(
+                name="query_token",
+                shape=(hidden,),
+                initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            )
+        else:
+            self.predictor_hidden_dim = int(predictor_hidden_dim or max(hidden // 2, 8))
+            self.predictor_num_heads = int(predictor_num_heads or max(1, backbone.num_heads // 2))
+            self.predictor_intermediate_dim = int(
+                predictor_intermediate_dim or 4 * self.predictor_hidden_dim
+            )
+            self.predictor = MaskedTokenPredictor.for_backbone(
+                backbone,
+                self.predictor_hidden_dim,
+                self.predictor_num_layers,
+                self.predictor_num_heads,
+                self.predictor_intermediate_dim,
+                output_dim=hidden,
+                dtype=policy,
+                name="predictor",
+            )
+            self.predictor.build((None, None, hidden))
         self.pixel_head = None
         if self.pixel_start:
             self.pixel_head = keras.layers.Dense(
@@ -247,6 +309,13 @@ class VJEPA(PretrainingModel):
             )
             self.pixel_head.build((None, None, hidden))
         self._init_layerlock(num_frozen_layers, target_layer)
+
+    @property
+    def num_encoder_layers(self):
+        """Backbone blocks of the context encoder (and that may freeze)."""
+        if self.predictor_type == "layerlock":
+            return self.backbone.num_layers - self.predictor_num_layers
+        return self.backbone.num_layers
 
     @property
     def pixel_start(self):
@@ -266,12 +335,15 @@ class VJEPA(PretrainingModel):
         return self.pixel_start and self.target_layer == 0
 
     def _target_head_layers(self):
-        return [] if self.pixel_head is None else [self.pixel_head]
+        return [head for head in (self.pixel_head, self.latent_head) if head is not None]
 
     def _set_target_heads(self, target_layer):
-        # Frozen after the first event: no weight decay or moment drift.
+        # Only the current target kind's head trains: the other gets no
+        # weight decay or moment drift.
         if self.pixel_head is not None:
             self.pixel_head.trainable = target_layer == 0
+        if self.latent_head is not None:
+            self.latent_head.trainable = not (self.pixel_start and target_layer == 0)
 
     # ------------------------------------------------------------------ EMA
     def _target_pairs(self, num_frozen_layers):
@@ -283,8 +355,11 @@ class VJEPA(PretrainingModel):
             pairs.append((online.patch_embedding, teacher.patch_embedding))
             if online.position_embedding is not None:
                 pairs.append((online.position_embedding, teacher.position_embedding))
+        # The teacher runs the encoder blocks only.
+        end = self.num_encoder_layers
         pairs += list(
-            zip(online.transformer_layers[num_frozen_layers:], teacher.transformer_layers[num_frozen_layers:])
+            zip(online.transformer_layers[num_frozen_layers:end],
+                teacher.transformer_layers[num_frozen_layers:end])
         )
         if online.final_norm is not None:
             pairs.append((online.final_norm, teacher.final_norm))
@@ -297,7 +372,7 @@ class VJEPA(PretrainingModel):
         of them."""
         if self.predicts_pixels:
             return 0
-        return self.target_layer or self.initial_target_layer or self.target_encoder.num_layers
+        return self.target_layer or self.initial_target_layer or self.num_encoder_layers
 
     @property
     def ema_momentum(self):
@@ -386,9 +461,9 @@ class VJEPA(PretrainingModel):
                     x, context_positions, 0, num_frozen, attention_mask=context_valid, training=False
                 )[-1]
                 x = ops.stop_gradient(x)
-            if num_frozen < backbone.num_layers:
+            if num_frozen < self.num_encoder_layers:
                 x = backbone.encode(
-                    x, context_positions, num_frozen, backbone.num_layers,
+                    x, context_positions, num_frozen, self.num_encoder_layers,
                     attention_mask=context_valid, training=training,
                 )[-1]
             weight = ops.cast(context_valid, x.dtype)[:, :, None]
@@ -397,18 +472,40 @@ class VJEPA(PretrainingModel):
             )
             outputs["context_tokens"].append(x)
             outputs["context_valid"].append(context_valid)
-            predictions = self.predictor(
-                x, context_positions, target_positions, context_mask=context_valid,
-                training=training,
-            )
-            if self.predicts_pixels:
-                predictions = self.pixel_head(predictions)
+            predictions = self._predict(
+                x, context_positions, target_positions, context_valid, training)
             outputs["predictions"].append(predictions)
             outputs["targets"].append(gather_tokens(features, target_ids))
             outputs["target_valid"].append(target_valid)
             outputs["context_ids"].append(context_ids)
             outputs["target_ids"].append(target_ids)
         return outputs
+
+    def _predict(self, context, context_positions, target_positions, context_valid, training):
+        if self.predictor is not None:
+            predictions = self.predictor(
+                context, context_positions, target_positions, context_mask=context_valid,
+                training=training,
+            )
+            return self.pixel_head(predictions) if self.predicts_pixels else predictions
+        backbone = self.backbone
+        batch_size = ops.shape(context)[0]
+        num_context = context.shape[1]
+        num_target = target_positions.shape[1]
+        queries = ops.cast(self.query_token, self.compute_dtype)
+        queries = ops.broadcast_to(queries[None, None, :], (batch_size, num_target, queries.shape[0]))
+        queries = backbone.add_position_embedding(queries, target_positions)
+        x = ops.concatenate([context, queries], axis=1)
+        positions = ops.concatenate(
+            [ops.cast(context_positions, "int32"), ops.cast(target_positions, "int32")], axis=1)
+        # Padding context tokens stay invisible to every token.
+        attention_mask = ops.concatenate(
+            [ops.cast(context_valid, "bool"), ops.ones((batch_size, num_target), "bool")], axis=1)
+        x = backbone.encode(
+            x, positions, self.num_encoder_layers, backbone.num_layers,
+            attention_mask=attention_mask, training=training,
+        )[-1][:, num_context:]
+        return self.pixel_head(x) if self.predicts_pixels else self.latent_head(x)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         losses = []
@@ -441,6 +538,7 @@ class VJEPA(PretrainingModel):
     def get_config(self):
         return {
             "backbone": keras.layers.serialize(self.backbone),
+            "predictor": self.predictor_type,
             "predictor_hidden_dim": self.predictor_hidden_dim,
             "predictor_num_layers": self.predictor_num_layers,
             "predictor_num_heads": self.predictor_num_heads,
