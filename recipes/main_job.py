@@ -6,8 +6,8 @@ the fastest here):
 
 1. pretrain a tiny video ViT (4-block encoder) three ways on the same clips
    with the same budget: MAE (pixel targets only), LayerLock-MAE (the tiny
-   LayerLock schedule) and LayerLock-V-JEPA (EMA teacher, multiblock
-   masks, the same schedule). Each run is its own process, so its peak
+   LayerLock schedule) and LayerLock-V-JEPA (EMA teacher, the backbone's
+   last 4 blocks as the predictor, one-token masks, its own schedule). Each run is its own process, so its peak
    memory is its own; each model is saved as a keras-hub style preset
    directory (`config.json`, `model.weights.h5`, `metadata.json`) plus the
    complete pretraining model (`pretraining_model.keras`, decoder or
@@ -63,7 +63,7 @@ PRETRAINING = {
     "layerlock_vjepa": ("tiny_vjepa", True),
 }
 TASKS = kl.evaluation.protocol.TASKS
-NUM_ENCODER_LAYERS = 4  # of every model here (the tiny MAE: 4 + 4 decoder blocks)
+NUM_ENCODER_LAYERS = 4  # of every model here (4 + 4 decoder or predictor blocks)
 
 
 RANDOM_INIT = "random_init"
