@@ -193,8 +193,12 @@ def test_weight_decay_follows_the_cosine_schedule(layerlock_vjepa):
     assert history.history["weight_decay"][-1] == pytest.approx(decay.value_at(8))
 
 
-def test_context_encoder_and_predictor_never_see_target_tokens():
-    model = make_model(masks=[{"num_blocks": 2, "spatial_scale": 0.3}])
+@pytest.mark.parametrize("predictor", [
+    {},  # V-JEPA's separate predictor
+    {"predictor": "layerlock", "predictor_hidden_dim": None},  # the backbone's last block
+])
+def test_context_encoder_and_predictor_never_see_target_tokens(predictor):
+    model = make_model(masks=[{"num_blocks": 2, "spatial_scale": 0.3}], **predictor)
     x = videos(2, seed=1)
     state = to_numpy(model.maskings[0].seed_generator.state).copy()
     out = model(x)
@@ -517,26 +521,6 @@ def test_block_predictor_runs_the_last_blocks_on_context_and_queries():
                     + 2 * num_target * 32 * model.pixel_head.units)
     assert flops["predictor"] == BATCH * expected
     assert flops["trainable_encoder"] == BATCH * 3 * 2 * block_flops(num_context, 32, 64)
-
-
-def test_block_predictor_never_sees_target_tokens():
-    model = make_block_predictor_model(masks=[{"num_blocks": 2, "spatial_scale": 0.3}])
-    x = videos(2, seed=1)
-    state = to_numpy(model.maskings[0].seed_generator.state).copy()
-    out = model(x)
-    target_ids = to_numpy(out["target_ids"][0])
-    valid = to_numpy(out["target_valid"][0])
-    changed = x.copy()
-    for b in range(2):
-        for token in target_ids[b][valid[b]]:
-            t, rest = divmod(int(token), 16)
-            h, w = divmod(rest, 4)
-            changed[b, 2 * t : 2 * t + 2, 8 * h : 8 * h + 8, 8 * w : 8 * w + 8] += 5.0
-    model.maskings[0].seed_generator.state.assign(state)
-    out_changed = model(changed)
-    np.testing.assert_allclose(to_numpy(out_changed["predictions"][0]),
-                               to_numpy(out["predictions"][0]), atol=1e-5)
-    assert not np.allclose(to_numpy(out_changed["targets"][0]), to_numpy(out["targets"][0]))
 
 
 def test_block_predictor_freezes_encoder_blocks_only_inside_fit(tmp_path):

@@ -377,22 +377,8 @@ class LayerLockMAE(PretrainingModel):
             return self.predictor(
                 visible, visible_positions, predicted_positions, training=training
             )
-        backbone = self.backbone
-        batch_size = ops.shape(visible)[0]
-        num_visible = visible.shape[1]
-        # One learned latent token per predicted position, carrying its
-        # position, joins the visible tokens before the decoder blocks.
-        queries = ops.cast(self.latent_token, self.compute_dtype)
-        queries = ops.broadcast_to(
-            queries[None, None, :], (batch_size, predicted_positions.shape[1], self.query_dim)
-        )
-        queries = backbone.add_position_embedding(queries, predicted_positions)
-        x = ops.concatenate([visible, queries], axis=1)
-        positions = ops.concatenate([visible_positions, predicted_positions], axis=1)
-        x = backbone.encode(
-            x, positions, self.num_encoder_layers, backbone.num_layers, training=training
-        )[-1]
-        return x[:, num_visible:]
+        return self._decode_with_backbone_blocks(
+            self.latent_token, visible, visible_positions, predicted_positions, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = masked_reconstruction_loss(y_pred["predictions"], y_pred["targets"])

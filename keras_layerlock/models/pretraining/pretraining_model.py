@@ -1,6 +1,7 @@
 import warnings
 
 import keras
+from keras import ops
 
 from keras_layerlock.callbacks.integer_logs_progbar_logger import IntegerLogsProgbarLogger
 from keras_layerlock.layerlock.layerlock_learning_rate import LayerLockLearningRate
@@ -133,6 +134,36 @@ class PretrainingModel(KerasHubTask):
 
     def _on_freeze(self, old_num_frozen, new_num_frozen):
         """Called with the variables current, before the flags change."""
+
+    def _decode_with_backbone_blocks(self, query_token, context, context_positions,
+                                     query_positions, context_valid=None, training=None):
+        """The backbone's blocks after the encoder over context plus queries.
+
+        One `query_token` per position in `query_positions` (carrying that
+        position) joins the encoder's `context` tokens; returns the queries'
+        outputs of the last block. `context_valid` (bool `(B, n_context)`)
+        hides padding context tokens from every token.
+        """
+        backbone = self.backbone
+        batch_size = ops.shape(context)[0]
+        num_context = context.shape[1]
+        num_query = query_positions.shape[1]
+        queries = ops.cast(query_token, self.compute_dtype)
+        queries = ops.broadcast_to(queries[None, None, :], (batch_size, num_query, queries.shape[0]))
+        queries = backbone.add_position_embedding(queries, query_positions)
+        x = ops.concatenate([context, queries], axis=1)
+        positions = ops.concatenate(
+            [ops.cast(context_positions, "int32"), ops.cast(query_positions, "int32")], axis=1)
+        attention_mask = None
+        if context_valid is not None:
+            attention_mask = ops.concatenate(
+                [ops.cast(context_valid, "bool"), ops.ones((batch_size, num_query), "bool")],
+                axis=1)
+        x = backbone.encode(
+            x, positions, self.num_encoder_layers, backbone.num_layers,
+            attention_mask=attention_mask, training=training,
+        )[-1]
+        return x[:, num_context:]
 
     def freezable_layers(self):
         """Layers whose `trainable` flag LayerLock controls."""

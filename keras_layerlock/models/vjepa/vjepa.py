@@ -488,23 +488,9 @@ class VJEPA(PretrainingModel):
                 training=training,
             )
             return self.pixel_head(predictions) if self.predicts_pixels else predictions
-        backbone = self.backbone
-        batch_size = ops.shape(context)[0]
-        num_context = context.shape[1]
-        num_target = target_positions.shape[1]
-        queries = ops.cast(self.query_token, self.compute_dtype)
-        queries = ops.broadcast_to(queries[None, None, :], (batch_size, num_target, queries.shape[0]))
-        queries = backbone.add_position_embedding(queries, target_positions)
-        x = ops.concatenate([context, queries], axis=1)
-        positions = ops.concatenate(
-            [ops.cast(context_positions, "int32"), ops.cast(target_positions, "int32")], axis=1)
-        # Padding context tokens stay invisible to every token.
-        attention_mask = ops.concatenate(
-            [ops.cast(context_valid, "bool"), ops.ones((batch_size, num_target), "bool")], axis=1)
-        x = backbone.encode(
-            x, positions, self.num_encoder_layers, backbone.num_layers,
-            attention_mask=attention_mask, training=training,
-        )[-1][:, num_context:]
+        x = self._decode_with_backbone_blocks(
+            self.query_token, context, context_positions, target_positions, context_valid,
+            training)
         return self.pixel_head(x) if self.predicts_pixels else self.latent_head(x)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
