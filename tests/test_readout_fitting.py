@@ -211,3 +211,19 @@ def test_readout_reloaded_from_keras_file_trains_again(tmp_path):
     history = restored.fit(features, labels, batch_size=8, epochs=1, verbose=0)
     assert int(to_numpy(restored.optimizer.iterations)) == 8
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_readout_schedule_matches_keras_cosine_decay_and_round_trips():
+    for num_steps, warmup in ((500, 50), (7, 2), (10, 0), (1, 0)):
+        ours = kl.evaluation.ReadoutLearningRate(3e-3, num_steps, warmup, final_learning_rate=1e-7)
+        reference = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else 3e-3, max(1, num_steps - warmup), alpha=1e-7 / 3e-3,
+            warmup_target=3e-3 if warmup else None, warmup_steps=warmup)
+        for step in range(num_steps + 3):
+            np.testing.assert_allclose(float(to_numpy(ours(step))),
+                                       float(to_numpy(reference(step))), rtol=1e-5, atol=1e-12)
+        restored = keras.optimizers.schedules.deserialize(
+            keras.optimizers.schedules.serialize(ours))
+        assert restored.get_config() == ours.get_config()
+    with pytest.raises(ValueError, match="warmup_steps=5"):
+        kl.evaluation.ReadoutLearningRate(1e-3, 5, 5)

@@ -9,6 +9,7 @@ from keras_layerlock.evaluation.feature_extraction import extract_features
 from keras_layerlock.evaluation.knn_classifier import knn_accuracy
 from keras_layerlock.evaluation.knn_classifier import knn_predict
 from keras_layerlock.evaluation.linear_probe import linear_probe
+from keras_layerlock.evaluation.readout_learning_rate import ReadoutLearningRate
 from keras_layerlock.evaluation.readout_sweep import SWEEP_LAYER_FRACTIONS
 from keras_layerlock.evaluation.readout_sweep import SWEEP_LEARNING_RATES
 from keras_layerlock.evaluation.readout_sweep import build_readout

@@ -18,18 +18,27 @@ def depth_prior(depths):
     """
     import numpy as np
 
-    depths = np.asarray(depths, "float64")
+    depths = np.asarray(depths)
+    if not np.issubdtype(depths.dtype, np.floating):
+        depths = depths.astype("float64")
     mask = (depths > DEPTH_VALID_MIN) & (depths < DEPTH_VALID_MAX)
     if not mask.any():
         raise ValueError(
             f"No valid depth target (inside ({DEPTH_VALID_MIN}, {DEPTH_VALID_MAX}) m); "
             f"received depths in [{depths.min()}, {depths.max()}]."
         )
-    valid = depths[mask]
+    # Sums in float64 over the input's own precision (no float64 copy of
+    # the whole set: this runs once per depth readout).
+    masked = np.where(mask, depths, depths.dtype.type(0))
+    count = int(mask.sum())
+    mean = masked.sum(dtype="float64") / count
+    deviation = masked - depths.dtype.type(mean)
+    deviation *= mask
+    variance = np.square(deviation).sum(dtype="float64") / count
     counts = mask.sum(axis=0)
-    per_pixel = np.where(mask, depths, 0.0).sum(axis=0) / np.maximum(counts, 1)
-    return {"per_pixel": np.where(counts > 0, per_pixel, valid.mean()),
-            "mean": float(valid.mean()), "std": float(valid.std())}
+    per_pixel = masked.sum(axis=0, dtype="float64") / np.maximum(counts, 1)
+    return {"per_pixel": np.where(counts > 0, per_pixel, mean),
+            "mean": float(mean), "std": float(np.sqrt(variance))}
 
 
 def depth_valid(depth):
