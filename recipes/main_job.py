@@ -27,7 +27,7 @@ the fastest here):
 
 Usage:
     python recipes/main_job.py                 # the default budget (~20 min here)
-    python recipes/main_job.py --budget long   # an hour or two here
+    python recipes/main_job.py --budget long   # about an hour here (estimated)
     python recipes/main_job.py --toy           # a one-minute smoke run
 """
 
