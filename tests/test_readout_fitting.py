@@ -227,3 +227,8 @@ def test_readout_schedule_matches_keras_cosine_decay_and_round_trips():
         assert restored.get_config() == ours.get_config()
     with pytest.raises(ValueError, match="warmup_steps=5"):
         kl.evaluation.ReadoutLearningRate(1e-3, 5, 5)
+    # A warm-up fraction that rounds to the whole run still leaves a decay.
+    short = kl.evaluation.readout_learning_rate(1e-3, 2, 0.9)
+    rates = [float(to_numpy(short(step))) for step in range(3)]
+    assert rates[0] == 0.0 and rates[1] == pytest.approx(1e-3)
+    assert rates[2] == pytest.approx(1e-7, rel=1e-3)

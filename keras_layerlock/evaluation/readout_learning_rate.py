@@ -33,7 +33,7 @@ class ReadoutLearningRate(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, learning_rate, num_steps, warmup_steps=0, final_learning_rate=1e-7):
         learning_rate, num_steps, warmup_steps = float(learning_rate), int(num_steps), int(warmup_steps)
-        if learning_rate <= 0.0 or num_steps < 1 or not 0 <= warmup_steps < max(num_steps, 1) \
+        if learning_rate <= 0.0 or num_steps < 1 or not 0 <= warmup_steps < num_steps \
                 or not 0.0 <= float(final_learning_rate) <= learning_rate:
             raise ValueError(
                 "Expected learning_rate > 0, num_steps >= 1, 0 <= warmup_steps < num_steps "
@@ -47,7 +47,7 @@ class ReadoutLearningRate(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         step = ops.cast(step, "float32")
         peak, warmup = self.learning_rate, self.warmup_steps
-        progress = ops.clip((step - warmup) / max(1, self.num_steps - warmup), 0.0, 1.0)
+        progress = ops.clip((step - warmup) / (self.num_steps - warmup), 0.0, 1.0)
         floor = self.final_learning_rate / peak
         decayed = peak * ((1.0 - floor) * 0.5 * (1.0 + ops.cos(math.pi * progress)) + floor)
         if not warmup:

@@ -89,12 +89,16 @@ def readout_learning_rate(learning_rate, num_steps, warmup_fraction=0.1):
     Returns:
         A `ReadoutLearningRate`.
     """
-    if int(num_steps) < 1 or not 0.0 <= float(warmup_fraction) < 1.0:
+    # `ReadoutLearningRate` checks the steps; the fraction is this function's own.
+    if not 0.0 <= float(warmup_fraction) < 1.0:
         raise ValueError(
-            "Expected num_steps >= 1 and warmup_fraction in [0, 1); received "
-            f"num_steps={num_steps}, warmup_fraction={warmup_fraction}."
+            f"Expected warmup_fraction in [0, 1); received warmup_fraction={warmup_fraction}."
         )
-    warmup_steps = max(1, int(round(warmup_fraction * num_steps))) if num_steps > 1 else 0
+    # At least one warm-up step and one decaying step (a 2-step run with a
+    # fraction of 0.9 still peaks, then decays).
+    num_steps = int(num_steps)
+    warmup_steps = (min(num_steps - 1, max(1, int(round(warmup_fraction * num_steps))))
+                    if num_steps > 1 else 0)
     return ReadoutLearningRate(learning_rate, num_steps, warmup_steps, final_learning_rate=1e-7)
 
 
