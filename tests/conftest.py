@@ -12,7 +12,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _jax_cache = tempfile.mkdtemp(prefix="keras_layerlock_jax_cache_")
     atexit.register(shutil.rmtree, _jax_cache, ignore_errors=True)
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _jax_cache
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

@@ -78,6 +78,9 @@ def main():
     parser.add_argument("--num_validation", type=int, default=512)
     parser.add_argument("--num_test", type=int, default=1024)
     parser.add_argument("--readout_steps", type=int, default=500)
+    parser.add_argument("--learning_rates", type=float, nargs="+", default=[1e-3, 3e-3],
+                        help="readout learning rates chosen on validation clips (the main "
+                             "job uses 3e-3 only)")
     parser.add_argument("--num_seeds", type=int, default=3)
     parser.add_argument("--cache_dir", default=kl.data.default_cache_dir())
     parser.add_argument("--output_dir", default="outputs/budget_curve")
@@ -105,7 +108,7 @@ def main():
         # The MAE presets keep their 4 decoder blocks: read the 4-block encoder.
         rows = protocol.evaluate_frozen_backbone(
             backbone, splits, num_layers=4, num_steps=args.readout_steps,
-            num_seeds=args.num_seeds)
+            learning_rates=tuple(args.learning_rates), num_seeds=args.num_seeds)
         point = {"model": name, "steps": steps, "pretrain_seconds": seconds}
         point.update({task: protocol.interval_row(rows[task]["test"]) for task in protocol.TASKS})
         points.append(point)

@@ -5,9 +5,10 @@ For ablations of a main-job model: the recipe behind `--model` (see
 its `model`, `schedule`, `optimizer` and `backbone_overrides` entries, the
 main job's own `pretrain` runs it (same data, seed, budget and schedule
 scaling), and the resulting backbone is read out on `--tasks` with the
-main job's protocol (linear probes on blocks 2 and 4, learning rates
-{1e-3, 3e-3} chosen on 512 validation clips, 3 seeds on 1,024 test
-clips, 95 % bootstrap intervals). One JSON line per run is appended to
+main job's protocol (linear probes on blocks 2 and 4, the block chosen on
+512 validation clips, 3 seeds on 1,024 test clips, 95 % bootstrap
+intervals), at the main job's default budget unless `--steps` and
+`--learning_rates` say otherwise. One JSON line per run is appended to
 `<output_dir>/results.jsonl` and printed.
 
 Usage:
@@ -57,6 +58,9 @@ def main():
     parser.add_argument("--overrides", default="{}", help="JSON: model / schedule / optimizer / backbone")
     parser.add_argument("--tasks", nargs="+", default=["motion", "appearance"],
                         choices=["motion", "appearance", "depth"])
+    parser.add_argument("--steps", type=int, help="pretraining steps (the main job's default)")
+    parser.add_argument("--learning_rates", type=float, nargs="+",
+                        help="readout learning rates (the main job's default)")
     parser.add_argument("--output_dir", default="outputs/main_job_variants")
     parser.add_argument("--cache_dir", default=kl.data.default_cache_dir())
     args = parser.parse_args()
@@ -66,8 +70,12 @@ def main():
 
     run_dir = os.path.join(args.output_dir, args.tag)
     # The main job's own arguments at its default budget.
-    job = main_job.parse_arguments(["--output_dir", run_dir, "--cache_dir", args.cache_dir,
-                                    "--verbose", "0"])
+    job_args = ["--output_dir", run_dir, "--cache_dir", args.cache_dir, "--verbose", "0"]
+    if args.steps is not None:
+        job_args += ["--steps", str(args.steps)]
+    if args.learning_rates is not None:
+        job_args += ["--learning_rates"] + [str(rate) for rate in args.learning_rates]
+    job = main_job.parse_arguments(job_args)
     os.makedirs(run_dir, exist_ok=True)
     start = time.perf_counter()
     main_job.pretrain(job, args.model)
