@@ -85,3 +85,53 @@ def test_shipped_calibrations_meet_their_own_schema():
             assert {"floor", "ceiling", "pixel_linear_probe"} <= set(rows), (name, task)
             for interval in rows.values():
                 assert interval["low"] <= interval["value"] <= interval["high"]
+
+
+def test_calibrating_some_tasks_keeps_the_others_of_the_package_file(tmp_path):
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools"))
+    calibrate_suite = importlib.import_module("calibrate_suite")
+    counts = {"num_frames": 8, "image_size": 32, "num_train": 4096, "num_validation": 512,
+              "num_test": 1024}
+    old = {"args": dict(counts, tasks=["motion", "appearance"]), "command": "old command",
+           "suite_fingerprint": "s1", "results": {"motion": {"ceiling": 0.4},
+                                                  "appearance": {"ceiling": 0.77}},
+           "checks": {"motion": {"met": False}, "appearance": {"met": True}}}
+    path = str(tmp_path / "calibration.json")
+    with open(path, "w") as f:
+        json.dump(old, f)
+    new = {"args": dict(counts, tasks=["motion"]), "command": "new command",
+           "suite_fingerprint": "s1", "results": {"motion": {"ceiling": 0.76}},
+           "checks": {"motion": {"met": True}},
+           "task_runs": {"motion": {"command": "new command", "args": {}}}}
+    merged = calibrate_suite.merged_with_package_file(new, path)
+    assert merged["results"] == {"motion": {"ceiling": 0.76}, "appearance": {"ceiling": 0.77}}
+    assert merged["checks"]["appearance"] == {"met": True}
+    assert merged["task_runs"]["appearance"]["command"] == "old command"
+    assert merged["task_runs"]["motion"]["command"] == "new command"
+    assert merged["args"]["tasks"] == ["appearance", "motion"]
+    # Another suite or other clip counts: refused, nothing merged.
+    with pytest.raises(SystemExit, match="Calibrate all tasks"):
+        calibrate_suite.merged_with_package_file(dict(new, suite_fingerprint="s2"), path)
+    with pytest.raises(SystemExit, match="num_test"):
+        calibrate_suite.merged_with_package_file(
+            dict(new, args=dict(new["args"], num_test=512)), path)
+
+
+def test_supervised_ceiling_trains_depth_on_abs_rel_and_scores_test_clips(splits, monkeypatch):
+    seen = {}
+    original = protocol.train_readout
+
+    def recording(*args, **kwargs):
+        seen["loss"] = kwargs["loss"]
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(protocol, "train_readout", recording)
+    backbone = kl.VideoViTBackbone.from_preset("video_vit_micro")
+    result = protocol.supervised_ceiling(backbone, splits, "depth", num_steps=2, batch_size=8)
+    assert isinstance(seen["loss"], kl.losses.MaskedDepthAbsRel)
+    assert result["num_clips"] == 24 and result["low"] <= result["value"] <= result["high"]
+    protocol.supervised_ceiling(backbone, splits, "motion", num_steps=2, batch_size=8)
+    assert seen["loss"] == "auto"

@@ -17,6 +17,7 @@ from keras_layerlock.evaluation.readout_sweep import per_clip_scores
 from keras_layerlock.evaluation.readout_sweep import readout_sweep
 from keras_layerlock.evaluation.readout_sweep import renamed_argument
 from keras_layerlock.evaluation.readout_sweep import train_readout
+from keras_layerlock.losses.masked_depth_abs_rel import MaskedDepthAbsRel
 from keras_layerlock.losses.masked_depth_l2 import depth_prior
 from keras_layerlock.utils.video_patches import patchify
 
@@ -154,7 +155,11 @@ def supervised_ceiling(backbone, splits, task, num_steps=1200, learning_rate=1e-
     randomly mirrored and/or played backwards, its label mapped to match
     (`LabelPreservingFlips`): without it the tiny ViT memorises a few
     thousand clips of motion long before it learns to read motion.
-    `loss` is passed to the readout (`"auto"`: its default).
+    `loss` is passed to the readout; `"auto"` is cross-entropy for the
+    classification tasks and, for depth, `MaskedDepthAbsRel`: an upper
+    bound on AbsRel trains on AbsRel (with the readouts' L2 in metres,
+    ruled by the far wall, 1,200 steps reached 0.213 against 0.206 with
+    AbsRel, and 3,600 steps with AbsRel 0.113).
 
     Returns:
         dict with the test interval (`value`, `low`, `high`, ...),
@@ -162,6 +167,8 @@ def supervised_ceiling(backbone, splits, task, num_steps=1200, learning_rate=1e-
         `seconds`.
     """
     readout = dict(READOUT_PROTOCOLS[protocol])
+    if loss == "auto" and task_kind(task) == "depth":
+        loss = MaskedDepthAbsRel()
     targets = {split: task_targets(data, task) for split, data in splits.items()}
     train_videos = videos_of(splits["train"])
     # As `fit` on arrays does, a batch larger than the training set is cut to it.
