@@ -112,9 +112,14 @@ def test_calibrating_some_tasks_keeps_the_others_of_the_package_file(tmp_path):
     assert merged["task_runs"]["appearance"]["command"] == "old command"
     assert merged["task_runs"]["motion"]["command"] == "new command"
     assert merged["args"]["tasks"] == ["appearance", "motion"]
-    # Another suite or other clip counts: refused, nothing merged.
+    # Another suite or other clip counts: refused, and the file is left whole.
     with pytest.raises(SystemExit, match="Calibrate all tasks"):
-        calibrate_suite.merged_with_package_file(dict(new, suite_fingerprint="s2"), path)
+        calibrate_suite.save_to_package(dict(new, suite_fingerprint="s2"), path)
+    with open(path) as f:
+        assert json.load(f) == old
+    calibrate_suite.save_to_package(new, path)
+    with open(path) as f:
+        assert json.load(f)["results"] == merged["results"]
     with pytest.raises(SystemExit, match="num_test"):
         calibrate_suite.merged_with_package_file(
             dict(new, args=dict(new["args"], num_test=512)), path)

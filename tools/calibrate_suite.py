@@ -80,6 +80,17 @@ def merged_with_package_file(record, path):
     return merged
 
 
+def save_to_package(record, path):
+    """Writes `record`, merged with the tasks of the file at `path` it did
+    not measure, to `path`."""
+    # Merged before anything is written, and replaced in one step: a
+    # refused merge or a killed run leaves the old file whole.
+    merged = merged_with_package_file(record, path)
+    with open(path + ".tmp", "w") as f:
+        json.dump(merged, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -164,9 +175,8 @@ def main():
     with open(os.path.join(args.output_dir, "calibration.json"), "w") as f:
         json.dump(record, f, indent=2)
     if args.save_to_package:
-        path = calibration_path(args.difficulty, args.num_frames, args.image_size)
-        with open(path, "w") as f:
-            json.dump(merged_with_package_file(record, path), f, indent=2)
+        save_to_package(record, calibration_path(args.difficulty, args.num_frames,
+                                                 args.image_size))
     with open(os.path.join(args.output_dir, "calibration.md"), "w") as f:
         f.write(table + "\n\n" + "\n".join(check_lines) + "\n")
 
