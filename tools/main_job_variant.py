@@ -69,7 +69,7 @@ def main():
     apply_overrides(recipe_name, overrides)
 
     run_dir = os.path.join(args.output_dir, args.tag)
-    # The main job's own arguments at its default budget.
+    # The main job's own arguments: its default budget unless --steps / --learning_rates.
     job_args = ["--output_dir", run_dir, "--cache_dir", args.cache_dir, "--verbose", "0"]
     if args.steps is not None:
         job_args += ["--steps", str(args.steps)]
