@@ -112,6 +112,7 @@ def test_calibrating_some_tasks_keeps_the_others_of_the_package_file(tmp_path):
     assert merged["task_runs"]["appearance"]["command"] == "old command"
     assert merged["task_runs"]["motion"]["command"] == "new command"
     assert merged["args"]["tasks"] == ["appearance", "motion"]
+    assert "command" not in merged and merged["task_runs"]["motion"]["args"] == {}
     # Another suite or other clip counts: refused, and the file is left whole.
     with pytest.raises(SystemExit, match="Calibrate all tasks"):
         calibrate_suite.save_to_package(dict(new, suite_fingerprint="s2"), path)

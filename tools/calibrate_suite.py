@@ -69,14 +69,19 @@ def merged_with_package_file(record, path):
             f"{record['suite_fingerprint']!r} with { {k: record['args'][k] for k in keys} }. "
             f"Calibrate all tasks ({sorted(old['results'])}) together to replace it."
         )
-    old_runs = old.get("task_runs") or {task: {"command": old.get("command"),
-                                               "args": old["args"]} for task in old["results"]}
+    old_runs = old.get("task_runs") or {
+        task: {"command": old.get("command"), "args": old["args"], "seconds": old.get("seconds")}
+        for task in old["results"]}
     merged = dict(record)
     merged["results"] = {**{t: old["results"][t] for t in kept}, **record["results"]}
     merged["checks"] = {**{t: old["checks"][t] for t in kept if t in old["checks"]},
                         **record["checks"]}
     merged["task_runs"] = {**{t: old_runs[t] for t in kept}, **record["task_runs"]}
     merged["args"] = dict(record["args"], tasks=sorted(merged["results"]))
+    # The tasks now come from several runs: each one's command and time
+    # are in `task_runs`, not one run's at the top.
+    merged.pop("command", None)
+    merged.pop("seconds", None)
     return merged
 
 
@@ -170,8 +175,8 @@ def main():
               "backend": keras.backend.backend(), "results": results,
               "checks": checks, "seconds": total,
               "command": "python tools/calibrate_suite.py " + " ".join(sys.argv[1:])}
-    record["task_runs"] = {task: {"command": record["command"], "args": vars(args)}
-                           for task in args.tasks}
+    record["task_runs"] = {task: {"command": record["command"], "args": vars(args),
+                                  "seconds": total} for task in args.tasks}
     with open(os.path.join(args.output_dir, "calibration.json"), "w") as f:
         json.dump(record, f, indent=2)
     if args.save_to_package:
