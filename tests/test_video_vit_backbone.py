@@ -9,6 +9,11 @@ from testing_utils import keras_file_round_trip
 from testing_utils import to_numpy
 
 import keras_layerlock as kl
+from keras_layerlock.models.video_vit.video_vit_parameter_count import video_vit_parameter_count
+from keras_layerlock.models.video_vit.video_vit_presets import ARCHITECTURE_PRESETS_DIR
+from keras_layerlock.models.video_vit.video_vit_presets import VIDEO_VIT_PRESETS
+from keras_layerlock.models.video_vit.video_vit_presets import architecture_preset_files
+from keras_layerlock.models.video_vit.video_vit_presets import is_architecture_preset_weight_index
 from keras_layerlock.utils import gather_positions
 from keras_layerlock.utils import gather_tokens
 
@@ -243,6 +248,42 @@ def test_bad_output_layers_say_what_was_received(bad):
         tiny_backbone(output_layers=bad)
     with pytest.raises(ValueError, match="received"):
         tiny_backbone().forward_intermediates(videos(), bad)
+
+
+def test_architecture_presets_load_by_name_through_keras_hub():
+    """`keras_hub.models.Backbone.from_preset("video_vit_tiny")` did not know the name."""
+    listed = keras_hub.models.Backbone.presets["video_vit_micro"]["metadata"]
+    assert listed["params"] == kl.VideoViTBackbone.presets["video_vit_micro"]["params"]
+    assert listed["has_weights"] is False
+    for load_weights in (True, False):
+        backbone = keras_hub.models.Backbone.from_preset(
+            "video_vit_micro", load_weights=load_weights, image_size=32)
+        assert type(backbone) is kl.VideoViTBackbone
+        expected = kl.VideoViTBackbone.from_preset("video_vit_micro", image_size=32)
+        assert backbone.get_config() == expected.get_config()
+        assert backbone.count_params() == video_vit_parameter_count(**expected.get_config())
+
+
+def test_packaged_architecture_preset_directories_match_the_table():
+    """Run `python tools/write_architecture_presets.py` when this fails."""
+    architectures = sorted(
+        name for name, entry in VIDEO_VIT_PRESETS.items() if "config" in entry)
+    assert sorted(os.listdir(ARCHITECTURE_PRESETS_DIR)) == architectures
+    for name in architectures:
+        directory = os.path.join(ARCHITECTURE_PRESETS_DIR, name)
+        expected = architecture_preset_files(name)
+        assert sorted(os.listdir(directory)) == sorted(expected)
+        for filename, content in expected.items():
+            with open(os.path.join(directory, filename), encoding="utf-8") as f:
+                assert json.load(f) == content, (name, filename)
+
+
+def test_only_the_architecture_marker_makes_an_empty_weight_index_acceptable(tmp_path):
+    index = tmp_path / "model.weights.json"
+    index.write_text(json.dumps({"metadata": {}, "weight_map": {}}))
+    assert not is_architecture_preset_weight_index(index)
+    packaged = os.path.join(ARCHITECTURE_PRESETS_DIR, "video_vit_micro", "model.weights.json")
+    assert is_architecture_preset_weight_index(packaged)
 
 
 def test_a_registered_trained_preset_loads_its_weights_by_name(tmp_path):

@@ -12,6 +12,8 @@ from keras_layerlock.layers.transformer_block import ROPE_PLACEMENTS
 from keras_layerlock.layers.transformer_block import TransformerBlock
 from keras_layerlock.layers.tubelet_embedding import TubeletEmbedding
 from keras_layerlock.models.video_vit.video_vit_presets import VIDEO_VIT_PRESETS
+from keras_layerlock.models.video_vit.video_vit_presets import is_architecture_preset_weight_index
+from keras_layerlock.models.video_vit.video_vit_presets import register_architecture_presets
 from keras_layerlock.utils.python_utils import classproperty
 from keras_layerlock.utils.video_patches import grid_positions
 from keras_layerlock.utils.video_patches import normalize_patch_size
@@ -476,8 +478,14 @@ class VideoViTBackbone(Backbone):
         Keras loads a `.weights.h5` of a deeper backbone into a shallower
         one by keeping its first blocks, without a word; this checks that
         the file holds exactly as many weights as this backbone before
-        loading (shapes are checked by Keras as it loads).
+        loading (shapes are checked by Keras as it loads). The weight index
+        of a packaged architecture preset (keras-hub's loader reads it for
+        `keras_hub.models.Backbone.from_preset("video_vit_tiny")`) holds no
+        weights by design: the backbone keeps its initialisation, as
+        `VideoViTBackbone.from_preset` gives it for such a name.
         """
+        if is_architecture_preset_weight_index(filepath):
+            return None
         if str(filepath).endswith(".weights.h5") and not skip_mismatch:
             stored = len(stored_weight_paths(filepath))
             if stored != len(self.variables):
@@ -565,3 +573,8 @@ class VideoViTBackbone(Backbone):
 def _looks_like_a_name(preset):
     """A bare word: no handle scheme, no path separator, no such directory."""
     return "://" not in preset and os.sep not in preset and "/" not in preset and not os.path.exists(preset)
+
+
+# keras-hub's registry maps each name to its packaged directory, so that
+# `keras_hub.models.Backbone.from_preset("video_vit_tiny")` builds it too.
+register_architecture_presets(VideoViTBackbone)

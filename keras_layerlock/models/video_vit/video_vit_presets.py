@@ -10,12 +10,27 @@ The `4ds_*` presets also use the tanh GELU of their Flax implementation;
 position embeddings, final LayerNorm); `vjepa2_vit_l` uses V-JEPA 2's RoPE.
 None of these presets carries weights; `register_preset` adds trained ones
 (a preset directory or a `kaggle://` / `hf://` handle) under a name.
+
+Each architecture preset is also a keras-hub preset directory in the
+package (`presets/<name>/`, written by `tools/write_architecture_presets.py`
+from the table below and checked against it by the tests), registered with
+keras-hub so that `keras_hub.models.Backbone.from_preset(name)` builds it.
+keras-hub's loader always loads weights when `load_weights=True`; the
+directory's weight index (`model.weights.json`) maps no weights and says
+that it belongs to an architecture preset, and
+`VideoViTBackbone.load_weights` accepts such an index as "nothing to load"
+(any other index or file must match the model exactly).
 """
 
 import json
 import os
 
+from keras_layerlock.models.video_vit.video_vit_parameter_count import video_vit_parameter_count
 from keras_layerlock.utils import keras_internals
+
+ARCHITECTURE_PRESETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets")
+# What the weight index of an architecture preset directory says about itself.
+ARCHITECTURE_PRESET_MARKER = "keras_layerlock architecture preset: no weights"
 
 _SIZES = {
     # name: (hidden_dim, num_layers, intermediate_dim, num_heads, label)
@@ -47,7 +62,11 @@ def _config(size, **overrides):
 
 
 def _entry(description, config, paper_params=None):
-    metadata = {"description": description, "has_weights": False}
+    metadata = {
+        "description": description,
+        "has_weights": False,
+        "params": video_vit_parameter_count(**config),
+    }
     if paper_params is not None:
         metadata["paper_params"] = paper_params
     return {"metadata": metadata, "config": config}
@@ -198,6 +217,77 @@ def unregister_preset(name: str) -> None:
         )
     del VIDEO_VIT_PRESETS[name]
     keras_internals.unregister_keras_hub_preset(name, _backbone_class())
+
+
+def architecture_preset_files(name: str) -> dict:
+    """The files of the packaged keras-hub directory of an architecture preset.
+
+    Args:
+        name: str. A built-in architecture preset (`VideoViTBackbone.presets`).
+
+    Returns:
+        dict of file name -> JSON-serialisable content: `config.json` (the
+        backbone's serialised config), `metadata.json` and
+        `model.weights.json` (a Keras sharded-weights index mapping no
+        weights, marked as an architecture preset's).
+
+    Example:
+    ```python
+    files = architecture_preset_files("video_vit_tiny")
+    files["config.json"]["config"]["hidden_dim"]  # 160
+    ```
+    """
+    entry = VIDEO_VIT_PRESETS.get(name)
+    if entry is None or "config" not in entry:
+        architectures = sorted(k for k, v in VIDEO_VIT_PRESETS.items() if "config" in v)
+        raise ValueError(
+            f"{name!r} is not a built-in architecture preset; those are: {architectures}."
+        )
+    config = {key: list(value) if isinstance(value, tuple) else value
+              for key, value in entry["config"].items()}
+    return {
+        "config.json": {
+            "module": "keras_layerlock.models.video_vit.video_vit_backbone",
+            "class_name": "VideoViTBackbone",
+            "config": config,
+            "registered_name": "keras_layerlock>VideoViTBackbone",
+        },
+        "metadata.json": {
+            "description": entry["metadata"]["description"],
+            "parameter_count": entry["metadata"]["params"],
+            "has_weights": False,
+        },
+        "model.weights.json": {
+            "metadata": {"description": ARCHITECTURE_PRESET_MARKER},
+            "weight_map": {},
+        },
+    }
+
+
+def is_architecture_preset_weight_index(filepath) -> bool:
+    """Whether `filepath` is the weight index of a packaged architecture preset."""
+    filepath = str(filepath)
+    if not filepath.endswith(".weights.json") or not os.path.isfile(filepath):
+        return False
+    try:
+        with open(filepath, encoding="utf-8") as f:
+            index = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(index, dict)
+        and index.get("weight_map") == {}
+        and index.get("metadata", {}).get("description") == ARCHITECTURE_PRESET_MARKER
+    )
+
+
+def register_architecture_presets(backbone_cls) -> None:
+    """Registers the packaged architecture presets with keras-hub."""
+    for name, entry in VIDEO_VIT_PRESETS.items():
+        directory = os.path.join(ARCHITECTURE_PRESETS_DIR, name)
+        if "config" in entry and os.path.isdir(directory):
+            metadata = {**entry["metadata"], "path": name}
+            keras_internals.register_keras_hub_preset(name, directory, metadata, backbone_cls)
 
 
 def _backbone_class():
