@@ -1,6 +1,8 @@
 import keras
 import numpy as np
 
+from keras_layerlock.utils.video_input_checks import check_video_array
+
 
 def extract_features(backbone, videos, layer=None, pooling="mean", batch_size=32, verbose=False):
     """Frozen features of a backbone at one depth, batch by batch.
@@ -48,6 +50,7 @@ def layer_features_in_batches(backbone, videos, layers, batch_size, verbose, mea
     `(n, hidden_dim)` arrays are kept. Callers validate `layers`.
     """
     videos = np.asarray(videos)
+    check_video_array(videos)
     deepest = max(layers)
     chunks = {layer: [] for layer in layers}
     progbar = keras.utils.Progbar(len(videos), unit_name="clip") if verbose else None

@@ -1,7 +1,10 @@
+import numbers
+
 import keras
 
 from keras_layerlock.layerlock.layerlock_learning_rate import LayerLockLearningRate
 from keras_layerlock.layerlock.layerlock_schedule import LayerLockSchedule
+from keras_layerlock.utils.argument_validation import require_integer
 from keras_layerlock.utils.keras_internals import accumulation_steps
 from keras_layerlock.utils.keras_internals import callback_model
 from keras_layerlock.utils.keras_internals import optimizer_batch_count
@@ -84,22 +87,21 @@ class LayerLockCallback(keras.callbacks.Callback):
             )
         if rewarmup_steps is None:
             rewarmup_steps = min(1000, schedule.num_steps_between_freezes // 10)
-        if int(rewarmup_steps) < 0:
-            raise ValueError(f"`rewarmup_steps` must be >= 0; received {rewarmup_steps}.")
         self.schedule = schedule
-        self.rewarmup_steps = int(rewarmup_steps)
+        self.rewarmup_steps = require_integer(rewarmup_steps, "rewarmup_steps", minimum=0)
         self.verbose = verbose
         self.adaptive = bool(adaptive)
-        self.plateau_layers = int(plateau_layers)
-        self.plateau_window = int(plateau_window)
-        self.plateau_tolerance = float(plateau_tolerance)
-        self.check_every = int(check_every)
-        if self.adaptive and min(self.plateau_layers, self.plateau_window, self.check_every) < 1:
+        self.plateau_layers = require_integer(plateau_layers, "plateau_layers", minimum=1)
+        self.plateau_window = require_integer(plateau_window, "plateau_window", minimum=1)
+        self.check_every = require_integer(check_every, "check_every", minimum=1)
+        if (isinstance(plateau_tolerance, bool) or not isinstance(plateau_tolerance, numbers.Real)
+                or not 0 < plateau_tolerance < float("inf")):
+            # A change is never below a tolerance <= 0: freezing would never start.
             raise ValueError(
-                "plateau_layers, plateau_window and check_every must be >= 1 "
-                f"for the adaptive start; received {plateau_layers}, "
-                f"{plateau_window}, {check_every}."
+                "`plateau_tolerance` must be a positive number (the relative change of "
+                f"the parameter norms that counts as a plateau); received {plateau_tolerance!r}."
             )
+        self.plateau_tolerance = float(plateau_tolerance)
         self.first_freeze_step = None if self.adaptive else schedule.num_steps_before_first_freeze
         self.norm_history = []
         self._batches = None

@@ -2,6 +2,9 @@ import warnings
 
 import keras
 
+from keras_layerlock.utils.argument_validation import require_integer
+from keras_layerlock.utils.argument_validation import require_integer_list
+
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
 class LayerLockSchedule:
@@ -58,15 +61,12 @@ class LayerLockSchedule:
         target_layers: list[int] | None = None,
         max_frozen_layers: int | None = None,
     ):
-        first = int(num_steps_before_first_freeze)
-        between = int(num_steps_between_freezes)
-        per = int(num_layers_per_freeze)
-        if first < 0 or between < 1 or per < 1:
-            raise ValueError(
-                "Expected num_steps_before_first_freeze >= 0, "
-                "num_steps_between_freezes >= 1 and num_layers_per_freeze >= 1. "
-                f"Received: {first}, {between}, {per}."
-            )
+        first = require_integer(
+            num_steps_before_first_freeze, "num_steps_before_first_freeze", minimum=0)
+        between = require_integer(num_steps_between_freezes, "num_steps_between_freezes", minimum=1)
+        per = require_integer(num_layers_per_freeze, "num_layers_per_freeze", minimum=1)
+        if max_frozen_layers is not None:
+            max_frozen_layers = require_integer(max_frozen_layers, "max_frozen_layers", minimum=1)
         if target_layers is None:
             if max_frozen_layers is None:
                 raise ValueError(
@@ -74,11 +74,14 @@ class LayerLockSchedule:
                     "or `max_frozen_layers` (then each event targets the newest "
                     "frozen block)."
                 )
-            count = -(-int(max_frozen_layers) // per)
-            target_layers = [min(i * per, int(max_frozen_layers)) for i in range(1, count + 1)]
-        target_layers = [int(t) for t in target_layers]
+            count = -(-max_frozen_layers // per)
+            target_layers = [min(i * per, max_frozen_layers) for i in range(1, count + 1)]
+        target_layers = require_integer_list(target_layers, "target_layers")
         if not target_layers:
-            raise ValueError("`target_layers` is empty: a schedule needs at least one event.")
+            raise ValueError(
+                "`target_layers` is empty: a schedule needs at least one event. "
+                "Pass e.g. target_layers=[1, 2, 3]."
+            )
         if max_frozen_layers is None:
             max_frozen_layers = len(target_layers) * per
         self.num_steps_before_first_freeze = first

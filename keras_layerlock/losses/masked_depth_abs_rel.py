@@ -1,12 +1,14 @@
 import keras
 from keras import ops
 
+from keras_layerlock.losses.masked_depth_l2 import check_depth_shapes
 from keras_layerlock.losses.masked_depth_l2 import depth_valid
 
 
 def relative_depth_error(y_true, y_pred):
     """`(|d* - d| / d, valid)`: the relative error per pixel (0 where the
     target lies outside (0.001, 10) m) and the float32 validity mask."""
+    check_depth_shapes(y_true, y_pred)
     y_true = ops.cast(y_true, "float32")
     y_pred = ops.cast(y_pred, "float32")
     valid = depth_valid(y_true)

@@ -41,6 +41,24 @@ def depth_prior(depths):
             "mean": float(mean), "std": float(np.sqrt(variance))}
 
 
+def check_depth_shapes(y_true, y_pred):
+    """Raises unless depth targets and predictions have the same shape.
+
+    Shapes are static, so this runs once per trace on every backend; a
+    `(B, 1, H, W)` target would otherwise be broadcast over the frames.
+    """
+    true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    if len(true_shape) != len(pred_shape) or any(
+        t is not None and p is not None and t != p for t, p in zip(true_shape, pred_shape)
+    ):
+        raise ValueError(
+            f"Depth targets of shape {true_shape} do not match the predicted depth "
+            f"{pred_shape} (batch, frames, height, width). Targets are never broadcast: give "
+            "one depth map per predicted frame, or build the estimator for the targets' "
+            "depth_shape."
+        )
+
+
 def depth_valid(depth):
     """Mask of depths inside (0.001, 10) m: targets outside are ignored."""
     return ops.logical_and(depth > DEPTH_VALID_MIN, depth < DEPTH_VALID_MAX)
@@ -63,6 +81,7 @@ class MaskedDepthL2(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
 
     def call(self, y_true, y_pred):
+        check_depth_shapes(y_true, y_pred)
         y_true = ops.cast(y_true, "float32")
         y_pred = ops.cast(y_pred, "float32")
         valid = ops.cast(depth_valid(y_true), "float32")

@@ -9,6 +9,7 @@ from keras_layerlock.losses.pixel_targets import check_pixel_target_options
 from keras_layerlock.losses.pixel_targets import pixel_target_dim
 from keras_layerlock.losses.pixel_targets import pixel_targets
 from keras_layerlock.models.pretraining.pretraining_model import PretrainingModel
+from keras_layerlock.utils.video_input_checks import check_video_dtype
 from keras_layerlock.utils.video_patches import gather_positions
 from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import grid_positions
@@ -291,6 +292,7 @@ class LayerLockMAE(PretrainingModel):
         """
         backbone = self.backbone
         videos = inputs
+        check_video_dtype(videos)
         grid = backbone.grid_shape(videos.shape)
         positions = grid_positions(grid)
         patches = patchify(videos, backbone.patch_size)  # (B, N, patch_dim)

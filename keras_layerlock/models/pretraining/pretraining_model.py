@@ -10,6 +10,7 @@ from keras_layerlock.metrics.last_value import LastValue
 from keras_layerlock.models.keras_hub_task import KerasHubTask
 from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 from keras_layerlock.utils.keras_internals import optimizer_learning_rate_object
+from keras_layerlock.utils.video_input_checks import check_video_array
 from keras_layerlock.utils.weights_file import check_weight_paths
 from keras_layerlock.utils.weights_file import expected_weight_paths
 from keras_layerlock.utils.weights_file import stored_weight_paths
@@ -274,8 +275,11 @@ class PretrainingModel(KerasHubTask):
 
         Unless `callbacks` holds a `keras.callbacks.ProgbarLogger`, the
         progress bar is an `IntegerLogsProgbarLogger`: `num_frozen_layers:
-        2` rather than Keras' `2.0000`. Everything else is `keras.Model.fit`.
+        2` rather than Keras' `2.0000`. A NumPy `x` is checked first
+        (float, finite, not 0-255 cast to float: `check_video_array`).
+        Everything else is `keras.Model.fit`.
         """
+        check_video_array(x)
         callbacks = list(callbacks or [])
         if not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
             callbacks.append(IntegerLogsProgbarLogger())

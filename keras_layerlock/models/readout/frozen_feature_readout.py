@@ -11,6 +11,8 @@ from keras_layerlock.layers.linear_readout import LinearReadout
 from keras_layerlock.layers.token_grid_pooling import TokenGridPooling
 from keras_layerlock.models.keras_hub_task import KerasHubTask
 from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
+from keras_layerlock.utils.argument_validation import require_integer
+from keras_layerlock.utils.video_input_checks import check_video_array
 
 READOUT_TYPES = ("cross_attention", "linear")
 FEATURE_NORMALIZATIONS = ("token", "channel", None)
@@ -95,14 +97,13 @@ class FrozenFeatureReadout(KerasHubTask):
         self.freeze_backbone = bool(freeze_backbone)
         if backbone is not None:
             backbone.trainable = not self.freeze_backbone
-            feature_layer = backbone.num_layers if feature_layer is None else int(feature_layer)
-            if not 0 <= feature_layer <= backbone.num_layers:
-                raise ValueError(
-                    f"`feature_layer` must be in [0, {backbone.num_layers}]; received {feature_layer}."
-                )
+            feature_layer = backbone.num_layers if feature_layer is None else require_integer(
+                feature_layer, "feature_layer", minimum=0, maximum=backbone.num_layers)
             feature_dim = backbone.hidden_dim
             token_grid = backbone.nominal_grid_shape
             num_tokens = math.prod(token_grid)
+        elif feature_layer is not None:
+            feature_layer = require_integer(feature_layer, "feature_layer", minimum=0)
         self.feature_layer = feature_layer
         self.feature_dim = None if feature_dim is None else int(feature_dim)
         self.token_grid = None if token_grid is None else tuple(int(g) for g in token_grid)
@@ -231,6 +232,8 @@ class FrozenFeatureReadout(KerasHubTask):
         inputs = np.asarray(inputs)
         if len(inputs) == 0:
             raise ValueError("`adapt` received no inputs.")
+        if self.backbone is not None:
+            check_video_array(inputs, "inputs")
         parts = []
         for start in range(0, len(inputs), batch_size):
             batch = ops.convert_to_tensor(inputs[start:start + batch_size].astype("float32"))
@@ -258,7 +261,17 @@ class FrozenFeatureReadout(KerasHubTask):
                 "training features, which are not set. Call `model.adapt(train_inputs)` "
                 "before `fit`, or pass `feature_normalization=None`."
             )
+        if self.backbone is not None:
+            check_video_array(args[0] if args else kwargs.get("x"), "x")
+        self.check_targets(args[1] if len(args) > 1 else kwargs.get("y"))
         return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        self.check_targets(args[1] if len(args) > 1 else kwargs.get("y"))
+        return super().evaluate(*args, **kwargs)
+
+    def check_targets(self, targets):
+        """Hook: task models refuse NumPy targets they cannot train on."""
 
     def save_to_preset(self, preset_dir, max_shard_size=10):
         """keras-hub's `Task.save_to_preset` (backbone, `task.json`,

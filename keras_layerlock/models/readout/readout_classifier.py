@@ -1,7 +1,9 @@
 import keras
+import numpy as np
 from keras import ops
 
 from keras_layerlock.models.readout.frozen_feature_readout import FrozenFeatureReadout
+from keras_layerlock.utils.argument_validation import require_integer
 
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
@@ -36,11 +38,36 @@ class ReadoutClassifier(FrozenFeatureReadout):
 
     def __init__(self, num_classes, backbone=None, feature_layer=None, **kwargs):
         kwargs.setdefault("name", "readout_classifier")
-        super().__init__(1, int(num_classes), backbone, feature_layer, **kwargs)
-        self.num_classes = int(num_classes)
+        num_classes = require_integer(num_classes, "num_classes", minimum=2)
+        super().__init__(1, num_classes, backbone, feature_layer, **kwargs)
+        self.num_classes = num_classes
 
     def call(self, inputs, training=False):
         return self.readout(self.features(inputs, training), training=training)[:, 0]
+
+    def check_targets(self, targets):
+        """Refuses NumPy labels that are not class indices in `[0, num_classes)`.
+
+        (JAX's cross-entropy trains on an out-of-range label without a word,
+        PyTorch's fails without naming the class count.)
+        """
+        if not isinstance(targets, np.ndarray):
+            return
+        if targets.size and not (
+            np.issubdtype(targets.dtype, np.integer)
+            or (np.issubdtype(targets.dtype, np.floating) and np.array_equal(targets, np.round(targets)))
+        ):
+            raise ValueError(
+                f"Labels must be class indices in [0, {self.num_classes}); received dtype "
+                f"{targets.dtype} with non-integer values."
+            )
+        bad = np.flatnonzero((targets < 0) | (targets >= self.num_classes))
+        if len(bad):
+            raise ValueError(
+                f"{len(bad)} labels are outside [0, {self.num_classes}) (this classifier has "
+                f"num_classes={self.num_classes}): e.g. label {targets.flat[bad[0]]!r} at index "
+                f"{bad[0]}. Fix the labels, or build the classifier with more classes."
+            )
 
     def compile(self, optimizer="adamw", loss="auto", metrics="auto", **kwargs):
         """Defaults: AdamW, sparse cross-entropy on logits, accuracy."""

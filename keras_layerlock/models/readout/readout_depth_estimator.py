@@ -1,6 +1,7 @@
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_layerlock.losses.masked_depth_l2 import MaskedDepthL2
@@ -74,15 +75,32 @@ class ReadoutDepthEstimator(FrozenFeatureReadout):
         return depth * ops.cast(self.depth_scale, depth.dtype) + ops.cast(
             self.depth_offset, depth.dtype)
 
+    def check_targets(self, targets):
+        """Refuses NumPy depth targets that are not `(n, *depth_shape)`."""
+        if isinstance(targets, np.ndarray):
+            self._check_depth_shape(targets.shape)
+
+    def _check_depth_shape(self, shape):
+        if len(shape) != 4 or tuple(shape[1:]) != self.depth_shape:
+            raise ValueError(
+                f"Expected depth targets of shape (batch, {', '.join(map(str, self.depth_shape))}) "
+                f"(this estimator's depth_shape={self.depth_shape}); received shape "
+                f"{tuple(shape)}. Targets are never broadcast: give one depth map per frame, "
+                "or build the estimator with the targets' depth_shape."
+            )
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if y is not None:
+            # Static shapes: checked once per trace, on every backend.
+            self._check_depth_shape(y.shape)
+        return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                    training=training)
+
     def adapt_targets(self, targets):
         """Sets the output offset to the per-pixel mean of the valid
         training depths (the overall mean where a pixel is never valid) and
         the scale to their standard deviation."""
-        if targets.ndim != 4 or tuple(targets.shape[1:]) != self.depth_shape:
-            raise ValueError(
-                f"Expected depth targets (n, {', '.join(map(str, self.depth_shape))}); "
-                f"received shape {targets.shape}."
-            )
+        self._check_depth_shape(targets.shape)
         prior = depth_prior(targets)
         self.depth_offset.assign(prior["per_pixel"].astype("float32"))
         self.depth_scale.assign(max(prior["std"], 1e-3))

@@ -15,6 +15,7 @@ from keras_layerlock.models.video_vit.video_vit_presets import VIDEO_VIT_PRESETS
 from keras_layerlock.models.video_vit.video_vit_presets import is_architecture_preset_weight_index
 from keras_layerlock.models.video_vit.video_vit_presets import register_architecture_presets
 from keras_layerlock.utils.python_utils import classproperty
+from keras_layerlock.utils.video_input_checks import check_video_dtype
 from keras_layerlock.utils.video_patches import grid_positions
 from keras_layerlock.utils.video_patches import normalize_patch_size
 from keras_layerlock.utils.weights_file import stored_weight_paths
@@ -318,6 +319,7 @@ class VideoViTBackbone(Backbone):
             additive position embedding applied, and the `(N, 3)` int32
             `(t, h, w)` grid coordinates of every token.
         """
+        check_video_dtype(inputs, "inputs")
         positions = grid_positions(self.grid_shape(inputs.shape))
         tokens = self.patch_embedding(inputs)
         return self.add_position_embedding(tokens, positions), positions

@@ -14,6 +14,7 @@ from keras_layerlock.losses.pixel_targets import pixel_targets
 from keras_layerlock.losses.variance_covariance import variance_covariance_loss
 from keras_layerlock.models.pretraining.ema_teacher import EMATeacher
 from keras_layerlock.models.pretraining.pretraining_model import PretrainingModel
+from keras_layerlock.utils.video_input_checks import check_video_dtype
 from keras_layerlock.utils.video_patches import gather_positions
 from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import grid_positions
@@ -424,6 +425,7 @@ class VJEPA(PretrainingModel):
             and `context_valid` bool `(B, num_context)`.
         """
         backbone, teacher = self.backbone, self.target_encoder
+        check_video_dtype(inputs)
         if training:
             self._update_teacher()
         grid = backbone.grid_shape(inputs.shape)
