@@ -261,14 +261,18 @@ class FrozenFeatureReadout(KerasHubTask):
                 "training features, which are not set. Call `model.adapt(train_inputs)` "
                 "before `fit`, or pass `feature_normalization=None`."
             )
-        if self.backbone is not None:
-            check_video_array(args[0] if args else kwargs.get("x"), "x")
-        self.check_targets(args[1] if len(args) > 1 else kwargs.get("y"))
+        self._check_arrays(args, kwargs)
         return super().fit(*args, **kwargs)
 
     def evaluate(self, *args, **kwargs):
-        self.check_targets(args[1] if len(args) > 1 else kwargs.get("y"))
+        self._check_arrays(args, kwargs)
         return super().evaluate(*args, **kwargs)
+
+    def _check_arrays(self, args, kwargs):
+        """The NumPy `x` (videos, with a backbone) and `y` of `fit` / `evaluate`."""
+        if self.backbone is not None:
+            check_video_array(args[0] if args else kwargs.get("x"), "x")
+        self.check_targets(args[1] if len(args) > 1 else kwargs.get("y"))
 
     def check_targets(self, targets):
         """Hook: task models refuse NumPy targets they cannot train on."""
