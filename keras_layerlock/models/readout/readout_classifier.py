@@ -77,6 +77,23 @@ class ReadoutClassifier(FrozenFeatureReadout):
             metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss, NaN when a label is outside `[0, num_classes)`.
+
+        Labels from a dataset cannot be checked before training as NumPy
+        ones are; out of range, JAX would train on them silently and
+        PyTorch fail without naming the class count. The loss is computed
+        on in-range labels and made NaN for a batch holding any other, so
+        that the `NonFiniteGuard` of `fit` stops at that step.
+        """
+        if y is None:
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        labels = ops.cast(y, "int32")
+        valid = ops.logical_and(labels >= 0, labels < self.num_classes)
+        safe = ops.where(valid, labels, ops.zeros_like(labels))
+        loss = super().compute_loss(x, safe, y_pred, sample_weight, training=training)
+        return ops.where(ops.all(valid), loss, ops.full_like(loss, float("nan")))
+
     def predict_multi_clip(self, clips, batch_size=32):
         """Softmax averaged over the clips of each video (Kinetics-style).
 
