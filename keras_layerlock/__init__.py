@@ -18,6 +18,7 @@ from keras_layerlock import optimizers
 from keras_layerlock import recipes  # noqa: E402
 from keras_layerlock import utils
 from keras_layerlock.callbacks import CollapseMonitor
+from keras_layerlock.callbacks import DatasetEpochSync
 from keras_layerlock.callbacks import NonFiniteGuard
 from keras_layerlock.callbacks import NonFiniteTrainingError
 from keras_layerlock.callbacks import StepLossHistory

@@ -53,7 +53,7 @@ def test_a_nan_batch_stops_fit_at_its_step_with_the_weights_of_the_step_before()
     recorder = WeightRecorder()
     with pytest.raises(kl.NonFiniteTrainingError, match=r"epoch 1, batch 3 \(global step 3\)") as error:
         mae.fit(Batches(batches_with_nan_in(2)), epochs=1, verbose=0, shuffle=False,
-                callbacks=[recorder])
+                callbacks=[recorder, kl.NonFiniteGuard(snapshot_every_n_steps=1)])
     assert "global step 2 were restored" in str(error.value)
     restored = [keras.ops.convert_to_numpy(v.value) for v in mae.variables]
     for before, after in zip(recorder.after_batch[1], restored):
@@ -73,7 +73,7 @@ def test_weights_that_turn_non_finite_under_a_finite_loss_are_caught_too():
     rng = np.random.default_rng(1)
     videos = [rng.random((2, 4, 16, 16, 3), dtype=np.float32) for _ in range(4)]
     with pytest.raises(kl.NonFiniteTrainingError, match=r"batch 2 .*1 variables became non-finite"):
-        mae.fit(Batches(videos), epochs=1, verbose=0, shuffle=False, callbacks=[Poison(), kl.NonFiniteGuard()])
+        mae.fit(Batches(videos), epochs=1, verbose=0, shuffle=False, callbacks=[Poison(), kl.NonFiniteGuard(1)])
     assert np.isfinite(keras.ops.convert_to_numpy(mae.backbone.variables[0].value)).all()
 
 
@@ -82,6 +82,15 @@ def test_without_snapshots_the_guard_still_stops_and_says_nothing_was_restored()
     with pytest.raises(kl.NonFiniteTrainingError, match="No snapshot was kept"):
         mae.fit(Batches(batches_with_nan_in(1)), epochs=1, verbose=0, shuffle=False,
                 callbacks=[kl.NonFiniteGuard(snapshot_every_n_steps=0)])
+
+
+def test_the_default_guard_of_fit_restores_its_last_snapshot():
+    mae = tiny_mae()
+    before = [np.array(keras.ops.convert_to_numpy(v.value)) for v in mae.variables]
+    with pytest.raises(kl.NonFiniteTrainingError, match="global step 0 were restored"):
+        mae.fit(Batches(batches_with_nan_in(2)), epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(before, mae.variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(b.value), a)
 
 
 @pytest.mark.parametrize("every", [-1, 1.5, True, "2"])

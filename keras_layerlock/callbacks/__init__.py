@@ -2,6 +2,7 @@
 and is re-exported here)."""
 
 from keras_layerlock.callbacks.collapse_monitor import CollapseMonitor
+from keras_layerlock.callbacks.dataset_epoch_sync import DatasetEpochSync
 from keras_layerlock.callbacks.integer_logs_progbar_logger import IntegerLogsProgbarLogger
 from keras_layerlock.callbacks.non_finite_guard import NonFiniteGuard
 from keras_layerlock.callbacks.non_finite_guard import NonFiniteTrainingError

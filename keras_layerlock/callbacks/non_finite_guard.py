@@ -39,7 +39,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, snapshot_every_n_steps=1):
+    def __init__(self, snapshot_every_n_steps=10):
         super().__init__()
         if isinstance(snapshot_every_n_steps, bool) or not isinstance(
             snapshot_every_n_steps, (int, np.integer)
@@ -134,10 +134,3 @@ def _format(logs):
     return ", ".join(f"{key}={float(np.asarray(keras.ops.convert_to_numpy(v))):g}"
                      for key, v in logs.items())
 
-
-def with_default_callbacks(callbacks):
-    """`callbacks` as a list, with a `NonFiniteGuard` unless it has one."""
-    callbacks = list(callbacks or [])
-    if not any(isinstance(c, NonFiniteGuard) for c in callbacks):
-        callbacks.append(NonFiniteGuard())
-    return callbacks

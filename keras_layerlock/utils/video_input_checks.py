@@ -64,10 +64,7 @@ def check_video_array(videos, name: str = "videos") -> None:
     if not isinstance(videos, np.ndarray):
         return
     check_video_dtype(videos, name)
-    if videos.ndim < 2 or videos.size == 0:
-        return
-    per_clip = videos.reshape(len(videos), -1)
-    bad = np.flatnonzero(~np.isfinite(per_clip).all(axis=1))
+    bad = non_finite_clips(videos)
     if len(bad):
         shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
         raise ValueError(
@@ -75,8 +72,26 @@ def check_video_array(videos, name: str = "videos") -> None:
             f"(indices {shown}). One non-finite pixel turns every weight non-finite in "
             "training. Drop or repair those clips."
         )
-    top = float(per_clip.max())
-    if top > 1.0 and np.array_equal(per_clip, np.round(per_clip)):
+    check_video_scale(videos, name)
+
+
+def non_finite_clips(videos) -> np.ndarray:
+    """Indices of the clips (first axis) of a NumPy array holding NaN or Inf."""
+    if videos.ndim < 2 or videos.size == 0 or not np.issubdtype(videos.dtype, np.floating):
+        return np.zeros((0,), "int64")
+    return np.flatnonzero(~np.isfinite(videos.reshape(len(videos), -1)).all(axis=1))
+
+
+def check_video_scale(videos, name: str = "videos") -> None:
+    """Raises if a float NumPy array holds only whole numbers above 1 (frames
+    in 0-255 cast to float without scaling); non-finite values are ignored."""
+    if videos.size == 0 or not np.issubdtype(videos.dtype, np.floating):
+        return
+    finite = videos if np.isfinite(videos).all() else videos[np.isfinite(videos)]
+    if finite.size == 0:
+        return
+    top = float(finite.max())
+    if top > 1.0 and np.array_equal(finite, np.round(finite)):
         raise ValueError(
             f"`{name}` holds only whole numbers up to {top:g}: frames in 0-255 cast to float "
             f"without scaling. {_FIX}"

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_layerlock.callbacks.integer_logs_progbar_logger import IntegerLogsProgbarLogger
-from keras_layerlock.callbacks.non_finite_guard import with_default_callbacks
+from keras_layerlock.callbacks.fit_defaults import with_fit_defaults
 from keras_layerlock.layerlock.layerlock_learning_rate import LayerLockLearningRate
 from keras_layerlock.layerlock.optimizer_restriction import restrict_optimizer
 from keras_layerlock.metrics.last_value import LastValue
@@ -279,16 +279,18 @@ class PretrainingModel(KerasHubTask):
         2` rather than Keras' `2.0000`. Unless it holds a
         `NonFiniteGuard`, one is added: the first NaN or Inf loss or weight
         stops training with an error naming the step, and the weights of
-        the step before are restored. A NumPy `x` is checked first
+        the step before are restored. A dataset that shuffles itself
+        (`ArrayClipDataset`, `VideoFolderDataset`) gets a
+        `DatasetEpochSync` and `shuffle=False`, so a resumed run replays
+        the same batches. A NumPy `x` is checked first
         (float, finite, not 0-255 cast to float: `check_video_array`).
         Everything else is `keras.Model.fit`.
         """
         check_video_array(x)
-        callbacks = with_default_callbacks(callbacks)
-        if not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
-            callbacks.append(IntegerLogsProgbarLogger())
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-                           callbacks=callbacks, **kwargs)
+        kwargs = with_fit_defaults(x, dict(kwargs, callbacks=callbacks))
+        if not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in kwargs["callbacks"]):
+            kwargs["callbacks"].append(IntegerLogsProgbarLogger())
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, **kwargs)
 
     def load_task_weights(self, filepath):
         """Loads every weight outside the backbone, or fails naming the

@@ -5,7 +5,7 @@ import keras_hub
 import numpy as np
 from keras import ops
 
-from keras_layerlock.callbacks.non_finite_guard import with_default_callbacks
+from keras_layerlock.callbacks.fit_defaults import with_fit_defaults
 from keras_layerlock.layers.cross_attention_readout import CrossAttentionReadout
 from keras_layerlock.layers.feature_standardization import FeatureStandardization
 from keras_layerlock.layers.linear_readout import LinearReadout
@@ -257,7 +257,8 @@ class FrozenFeatureReadout(KerasHubTask):
 
     def fit(self, *args, **kwargs):
         """`keras.Model.fit`, after checking NumPy inputs and targets, with a
-        `NonFiniteGuard` added unless `callbacks` holds one."""
+        `NonFiniteGuard` added unless `callbacks` holds one (and, for a
+        dataset that shuffles itself, a `DatasetEpochSync`)."""
         if self.feature_norm is not None and not self.feature_norm.is_adapted:
             raise ValueError(
                 f"{type(self).__name__} standardises its features with statistics of the "
@@ -266,7 +267,7 @@ class FrozenFeatureReadout(KerasHubTask):
             )
         self._check_arrays(args, kwargs)
         if len(args) <= 5:  # `callbacks` is fit's sixth positional argument
-            kwargs["callbacks"] = with_default_callbacks(kwargs.get("callbacks"))
+            kwargs = with_fit_defaults(args[0] if args else kwargs.get("x"), kwargs)
         return super().fit(*args, **kwargs)
 
     def evaluate(self, *args, **kwargs):
