@@ -3,8 +3,8 @@ import warnings
 import keras
 from keras import ops
 
-from keras_layerlock.callbacks.integer_logs_progbar_logger import IntegerLogsProgbarLogger
 from keras_layerlock.callbacks.fit_defaults import with_fit_defaults
+from keras_layerlock.callbacks.integer_logs_progbar_logger import IntegerLogsProgbarLogger
 from keras_layerlock.layerlock.layerlock_learning_rate import LayerLockLearningRate
 from keras_layerlock.layerlock.optimizer_restriction import restrict_optimizer
 from keras_layerlock.metrics.last_value import LastValue
