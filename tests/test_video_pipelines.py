@@ -136,6 +136,52 @@ def test_folder_dataset_skips_and_counts_bad_files(video_folder):
     }
     assert stats["decoded"] == 9
     assert sum("Skipping unreadable video" in str(w.message) for w in caught) == 3
+    # 9 slots, 6 good videos: the 3 bad files' slots were filled by repeats, and
+    # the statistics say which videos were read twice.
+    assert stats["replacements"] == 3
+    assert sum(stats["repeated_files"].values()) == 3
+    assert not set(stats["repeated_files"]) & set(stats["skipped_files"])
+
+
+def test_an_empty_class_folder_keeps_its_label_with_a_warning(tmp_path):
+    for name in ("ant", "bee", "cat"):
+        os.makedirs(tmp_path / name)
+    write_video(str(tmp_path / "ant" / "a.avi"), COLOURS["red"], codec="MJPG")
+    write_video(str(tmp_path / "cat" / "c.avi"), COLOURS["blue"], codec="MJPG")
+    os.makedirs(tmp_path / ".ipynb_checkpoints")  # hidden folders are not classes
+    sampler = VideoClipSampler(num_frames=4, stride=2, crop_size=16)
+    with pytest.warns(UserWarning, match=r"\['bee'\] .*hold no videos.*bee=1"):
+        data = VideoFolderDataset(str(tmp_path), sampler=sampler, batch_size=2)
+    assert data.class_names == ["ant", "bee", "cat"]
+    assert dict(zip(map(os.path.basename, data.paths), data.labels.tolist())) == {"a.avi": 0, "c.avi": 2}
+
+
+@pytest.mark.parametrize("label, message", [
+    ("-3", r"line 3: label -3 is not a class index >= 0"),
+    ("dog", r"line 3: label 'dog' is not one of class_names \['blue', 'red'\]"),
+    ("2", r"line 3: label 2 is not a class index \[0, 2\)"),
+])
+def test_csv_labels_that_are_not_classes_name_their_line(video_folder, tmp_path, label, message):
+    clip = os.path.join(video_folder, "red", "clip0.mp4")
+    numeric = label.lstrip("-").isdigit()
+    first = "1" if numeric else "red"
+    (tmp_path / "list.csv").write_text(f"path,label\n{clip},{first}\n{clip},{label}\n")
+    names = ["blue", "red"] if label != "-3" else None
+    with pytest.raises(ValueError, match=message):
+        VideoFolderDataset(str(tmp_path / "list.csv"), class_names=names)
+
+
+def test_each_epoch_of_a_folder_is_a_function_of_seed_and_epoch(video_folder):
+    sampler = VideoClipSampler(num_frames=4, stride=2, crop_size=16, training=True, seed=0)
+    first = VideoFolderDataset(video_folder, sampler=sampler, batch_size=3, seed=4)
+    second = VideoFolderDataset(video_folder, sampler=sampler, batch_size=3, seed=4)
+    first.on_epoch_end()
+    first.on_epoch_end()
+    second.set_epoch(2)
+    np.testing.assert_array_equal(first._order, second._order)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(first[0][0], second[0][0])
 
 
 def test_csv_source_and_fit_on_both_pipelines(video_folder, tmp_path):

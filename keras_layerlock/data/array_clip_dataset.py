@@ -44,8 +44,6 @@ class ArrayClipDataset(keras.utils.PyDataset):
     ```
     """
 
-    shuffles_itself = True
-
     def __init__(
         self,
         videos,

@@ -87,15 +87,21 @@ def list_flat_video_files(root):
     )
 
 
+def list_class_folders(root):
+    """Sorted names of the class sub-folders of `root` (hidden ones left out)."""
+    return sorted(
+        name for name in os.listdir(root)
+        if not name.startswith(".") and os.path.isdir(os.path.join(root, name))
+    )
+
+
 def list_video_files(root):
     """Sorted `(path, class_name)` pairs of a one-sub-folder-per-class tree."""
     if not os.path.isdir(root):
         raise ValueError(f"Video folder {root!r} does not exist or is not a directory.")
     items = []
-    for class_name in sorted(os.listdir(root)):
+    for class_name in list_class_folders(root):
         class_dir = os.path.join(root, class_name)
-        if not os.path.isdir(class_dir):
-            continue
         for dirpath, _, filenames in os.walk(class_dir):
             for name in sorted(filenames):
                 if is_video_file(name):

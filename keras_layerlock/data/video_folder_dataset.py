@@ -10,21 +10,30 @@ from keras_layerlock.data.video_augmentation import VideoClipSampler
 from keras_layerlock.data.video_decoding import VIDEO_EXTENSIONS
 from keras_layerlock.data.video_decoding import VideoDecodeError
 from keras_layerlock.data.video_decoding import decode_video
+from keras_layerlock.data.video_decoding import list_class_folders
 from keras_layerlock.data.video_decoding import list_flat_video_files
 from keras_layerlock.data.video_decoding import list_video_files
 
 
 class DecodeStatistics:
-    """Thread-safe counts of decoded and skipped videos.
+    """Thread-safe counts of decoded, skipped and repeated videos.
 
-    `skipped_files` maps each skipped path to the reason it was skipped; a
-    file is counted once however many times it is met.
+    - `decoded`: clips decoded, stand-ins included.
+    - `skipped_files`: each unreadable path and why; a file is counted once
+      however many times it is met.
+    - `replacements`: batch slots whose own video was unreadable and that
+      took the next readable one instead; `repeated_files` maps each video
+      used so to how many times it stood in. A pass over a folder with
+      `skipped` bad files therefore reads `replacements` good videos twice
+      (or more), and says so here.
     """
 
     def __init__(self):
         self._lock = threading.Lock()
         self.decoded = 0
         self.skipped_files = {}
+        self.replacements = 0
+        self.repeated_files = {}
 
     @property
     def skipped(self):
@@ -41,16 +50,25 @@ class DecodeStatistics:
         if first_time:
             warnings.warn(f"Skipping unreadable video: {reason}", stacklevel=3)
 
+    def record_replacement(self, path):
+        """`path` stood in for an unreadable video in one batch slot."""
+        with self._lock:
+            self.replacements += 1
+            self.repeated_files[path] = self.repeated_files.get(path, 0) + 1
+
     def as_dict(self):
         with self._lock:
             return {
                 "decoded": self.decoded,
                 "skipped": len(self.skipped_files),
                 "skipped_files": dict(self.skipped_files),
+                "replacements": self.replacements,
+                "repeated_files": dict(self.repeated_files),
             }
 
     def __repr__(self):
-        return f"DecodeStatistics(decoded={self.decoded}, skipped={self.skipped})"
+        return (f"DecodeStatistics(decoded={self.decoded}, skipped={self.skipped}, "
+                f"replacements={self.replacements})")
 
 
 class VideoFolderDataset(keras.utils.PyDataset):
@@ -64,11 +82,24 @@ class VideoFolderDataset(keras.utils.PyDataset):
     are relative to the CSV's folder unless absolute). Any container
     OpenCV reads works: mp4, avi, webm, mkv, mov, ...
 
-    A video that cannot be decoded (missing, empty, corrupt, truncated) is
-    skipped with a warning and counted in `statistics`; the batch takes the
-    next readable video in its place, so an epoch never dies on a bad file
-    and batches keep their size. If no video at all can be read, an error
-    says so.
+    A video that cannot be decoded (missing, empty, corrupt, truncated, or
+    sampled into non-finite values) is skipped with a warning and counted
+    in `statistics`; the batch takes the next readable video in its place,
+    so an epoch never dies on a bad file and batches keep their size. That
+    video is then read twice in the pass, and `statistics.replacements` /
+    `repeated_files` count each such stand-in. If no video at all can be
+    read, an error says so.
+
+    Labels: class sub-folders are numbered in sorted order, empty ones
+    included (with a warning), so a label always matches the folder
+    listing. CSV labels must be class indices >= 0 (below
+    `len(class_names)` when given) or names in `class_names`; any other is
+    an error naming its line.
+
+    Epoch `e`'s order and augmentation draws come from `(seed, e)`:
+    `set_epoch` (called by `DatasetEpochSync`, which the library's models
+    add to `fit`) makes a resumed run see the batches of an uninterrupted
+    one.
 
     Decoding runs in `workers` threads (OpenCV releases the GIL while
     decoding); `as_tf_dataset()` gives the same batches as a
@@ -152,10 +183,19 @@ class VideoFolderDataset(keras.utils.PyDataset):
                 self.labeled = False
                 self.class_names = None
                 return flat, [-1] * len(flat)
-            names = sorted({c for _, c in items}) if class_names is None else list(class_names)
+            folders = list_class_folders(source)
+            names = folders if class_names is None else list(class_names)
             unknown = sorted({c for _, c in items} - set(names))
             if unknown:
                 raise ValueError(f"Folders {unknown} are not in `class_names`={names}.")
+            empty = [name for name in folders if name in names and name not in {c for _, c in items}]
+            if empty:
+                warnings.warn(
+                    f"Class folders {empty} in {source!r} hold no videos; they keep their "
+                    f"labels ({', '.join(f'{n}={names.index(n)}' for n in empty)}) so that "
+                    "every label matches the folder listing.",
+                    stacklevel=3,
+                )
             self.class_names = names
             return [p for p, _ in items], [names.index(c) for _, c in items]
         if not os.path.isfile(source):
@@ -165,22 +205,39 @@ class VideoFolderDataset(keras.utils.PyDataset):
         base = os.path.dirname(os.path.abspath(source))
         rows = []
         with open(source, newline="") as f:
-            for row in csv.reader(f):
+            for line, row in enumerate(csv.reader(f), start=1):
                 if not row or row[0].strip().startswith("#"):
                     continue
                 if len(row) < 2:
-                    raise ValueError(f"{source}: expected `path,label` rows, got {row}.")
-                rows.append((row[0].strip(), row[1].strip()))
-        if rows and rows[0][0].lower() == "path":  # header
+                    raise ValueError(f"{source}, line {line}: expected `path,label`, got {row}.")
+                rows.append((line, row[0].strip(), row[1].strip()))
+        if rows and rows[0][1].lower() == "path":  # header
             rows = rows[1:]
-        if all(_is_int(label) for _, label in rows):
+        if all(_is_int(label) for _, _, label in rows):
             self.class_names = list(class_names) if class_names is not None else None
-            labels = [int(label) for _, label in rows]
+            labels = [int(label) for _, _, label in rows]
+            limit = len(self.class_names) if self.class_names is not None else None
+            for (line, _, text), label in zip(rows, labels):
+                if label < 0 or (limit is not None and label >= limit):
+                    expected = f"[0, {limit})" if limit is not None else ">= 0"
+                    raise ValueError(
+                        f"{source}, line {line}: label {text} is not a class index {expected}"
+                        + (f" (class_names has {limit})" if limit is not None else "")
+                        + ". Fix the row, or give labels as class names."
+                    )
         else:
-            names = sorted({label for _, label in rows}) if class_names is None else list(class_names)
+            names = (sorted({label for _, _, label in rows}) if class_names is None
+                     else list(class_names))
             self.class_names = names
-            labels = [names.index(label) for _, label in rows]
-        paths = [p if os.path.isabs(p) else os.path.join(base, p) for p, _ in rows]
+            labels = []
+            for line, _, label in rows:
+                if label not in names:
+                    raise ValueError(
+                        f"{source}, line {line}: label {label!r} is not one of class_names "
+                        f"{names}. Fix the row or pass the full `class_names`."
+                    )
+                labels.append(names.index(label))
+        paths = [p if os.path.isabs(p) else os.path.join(base, p) for _, p, _ in rows]
         return paths, labels
 
     def _make_order(self):
@@ -188,6 +245,12 @@ class VideoFolderDataset(keras.utils.PyDataset):
         if self.shuffle:
             np.random.default_rng((self.seed, self._epoch)).shuffle(order)
         return order
+
+    def set_epoch(self, epoch):
+        """Moves to epoch `epoch` (0-based): its order and draws."""
+        if int(epoch) != self._epoch:
+            self._epoch = int(epoch)
+            self._order = self._make_order()
 
     def __len__(self):
         return int(np.ceil(len(self.paths) / self.batch_size))
@@ -228,10 +291,14 @@ class VideoFolderDataset(keras.utils.PyDataset):
                 continue
             try:
                 clip = self.load_clip(index, rng)
+                if not np.isfinite(clip).all():
+                    raise VideoDecodeError(f"{path}: the sampled clip holds NaN or Inf values")
             except VideoDecodeError as error:
                 self.statistics.record_failure(path, str(error))
                 continue
             self.statistics.record_success()
+            if offset:
+                self.statistics.record_replacement(path)
             return clip, self.labels[index]
         raise RuntimeError(
             f"None of the {len(self.paths)} videos could be decoded: "
