@@ -1,3 +1,6 @@
+import glob
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -258,3 +261,21 @@ def test_bad_arguments():
         kl.data.load_procedural_task("flow", cache_dir=None)
     with pytest.raises(ValueError, match="positive"):
         ProceduralVideoSuite(num_frames=0)
+
+
+@pytest.mark.parametrize("damage", ["cut", "garbage", "empty"])
+def test_a_damaged_cache_shard_is_named_and_rendered_again(tmp_path, damage):
+    suite = ProceduralVideoSuite(num_frames=4, image_size=16, seed=0)
+    first = suite.load_split("validation", 6, cache_dir=str(tmp_path), verbose=False)
+    (shard,) = glob.glob(str(tmp_path / "**" / "clips_*.npz"), recursive=True)
+    data = open(shard, "rb").read()
+    damaged = {"cut": data[: len(data) // 2], "garbage": b"not a zip" * 10, "empty": b""}[damage]
+    open(shard, "wb").write(damaged)
+    with pytest.warns(UserWarning, match=r"cache shard .*clips_0000000_0000006.npz is damaged"):
+        again = suite.load_split("validation", 6, cache_dir=str(tmp_path), verbose=False)
+    for key in first:
+        np.testing.assert_array_equal(again[key], first[key])
+    # The shard was written again, whole: the next call reads it silently.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        suite.load_split("validation", 6, cache_dir=str(tmp_path), verbose=False)

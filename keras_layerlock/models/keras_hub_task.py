@@ -1,6 +1,9 @@
 import keras
 from keras_hub.models import Task
 
+from keras_layerlock.utils.preset_files import check_preset_directory
+from keras_layerlock.utils.preset_files import save_preset_atomically
+
 
 class KerasHubTask(Task):
     """A keras-hub `Task` that reads its inputs as `keras.Model` does.
@@ -28,6 +31,22 @@ class KerasHubTask(Task):
     def __init__(self, *args, **kwargs):
         kwargs["compile"] = False
         super().__init__(*args, **kwargs)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """keras-hub's `Task.from_preset`, after checking a local preset
+        directory (valid JSON, the weight files it needs: a task preset
+        without `task.weights.h5` is an error, not random heads)."""
+        check_preset_directory(preset, load_weights, load_task_weights="num_classes" not in kwargs)
+        return super().from_preset(preset, load_weights=load_weights, **kwargs)
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """keras-hub's `Task.save_to_preset`, written to a temporary
+        directory that replaces `preset_dir` only when complete."""
+        save_preset_atomically(
+            preset_dir, lambda path: super(KerasHubTask, self).save_to_preset(
+                path, max_shard_size=max_shard_size)
+        )
 
     def fit(self, *args, **kwargs):
         return keras.Model.fit(self, *args, **kwargs)

@@ -1,6 +1,7 @@
 import hashlib
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -173,7 +174,8 @@ class ProceduralVideoSuite:
         With `cache_dir` (e.g. `default_cache_dir()`), clips are stored in
         `.npz` shards of 256 under a directory named by the suite's
         parameters and reused by later calls; missing shards are rendered
-        with a progress bar. `num_workers > 1` renders in that many fresh
+        with a progress bar, and so are damaged ones (cut short, not a zip,
+        wrong contents), with a warning that names the shard. `num_workers > 1` renders in that many fresh
         processes, which pays off only for thousands of clips (each process
         starts by importing the library).
 
@@ -196,10 +198,13 @@ class ProceduralVideoSuite:
             paths = [
                 os.path.join(directory, f"clips_{s:07d}_{e:07d}.npz") for s, e in ranges
             ]
-        todo = [
-            i for i, p in enumerate(paths) if p is None or not os.path.exists(p)
-        ]
         shards = {}
+        for i, path in enumerate(paths):
+            if path is not None and os.path.exists(path):
+                shard = _read_shard(path, ranges[i][1] - ranges[i][0])
+                if shard is not None:
+                    shards[i] = shard
+        todo = [i for i in range(len(ranges)) if i not in shards]
         if todo:
             shards.update(self._render_shards(split, ranges, todo, verbose, num_workers))
             for i in todo:
@@ -207,10 +212,6 @@ class ProceduralVideoSuite:
                     tmp = paths[i] + ".tmp.npz"
                     np.savez(tmp, **shards[i])
                     os.replace(tmp, paths[i])
-        for i, path in enumerate(paths):
-            if i not in shards:
-                with np.load(path) as data:
-                    shards[i] = {k: data[k] for k in data.files}
         return {
             key: np.concatenate([shards[i][key] for i in range(len(ranges))])
             for key in ("video", "depth", "motion", "appearance")
@@ -288,3 +289,29 @@ def _check_split(split):
     if split not in SPLITS:
         raise ValueError(f"Unknown split {split!r}. Expected one of {SPLITS}.")
     return split
+
+
+_SHARD_KEYS = ("video", "depth", "motion", "appearance")
+
+
+def _read_shard(path, num_clips):
+    """A cached shard's arrays, or None (with a warning, the file removed)
+    when it cannot be read whole: it is then rendered again."""
+    try:
+        with np.load(path) as data:
+            shard = {key: data[key] for key in data.files}
+        missing = [key for key in _SHARD_KEYS if key not in shard]
+        if missing:
+            raise ValueError(f"it lacks {missing}")
+        lengths = {key: len(shard[key]) for key in _SHARD_KEYS}
+        if set(lengths.values()) != {num_clips}:
+            raise ValueError(f"it holds {lengths} clips where {num_clips} were expected")
+    except Exception as error:  # zipfile.BadZipFile, EOFError, zlib.error, OSError, ...
+        warnings.warn(
+            f"The procedural cache shard {path} is damaged ({type(error).__name__}: {error}); "
+            "rendering it again.",
+            stacklevel=3,
+        )
+        os.remove(path)
+        return None
+    return shard

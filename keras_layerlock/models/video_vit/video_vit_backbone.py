@@ -14,6 +14,8 @@ from keras_layerlock.layers.tubelet_embedding import TubeletEmbedding
 from keras_layerlock.models.video_vit.video_vit_presets import VIDEO_VIT_PRESETS
 from keras_layerlock.models.video_vit.video_vit_presets import is_architecture_preset_weight_index
 from keras_layerlock.models.video_vit.video_vit_presets import register_architecture_presets
+from keras_layerlock.utils.preset_files import check_preset_directory
+from keras_layerlock.utils.preset_files import save_preset_atomically
 from keras_layerlock.utils.python_utils import classproperty
 from keras_layerlock.utils.video_input_checks import check_video_dtype
 from keras_layerlock.utils.video_patches import grid_positions
@@ -569,7 +571,17 @@ class VideoViTBackbone(Backbone):
                 "or pass a directory written by `save_to_preset`, or a "
                 "`kaggle://` / `hf://` handle."
             )
+        check_preset_directory(preset, load_weights)
         return super().from_preset(preset, load_weights=load_weights, **kwargs)
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """keras-hub's `save_to_preset`, written to a temporary directory
+        that replaces `preset_dir` only when complete: a failed save (a full
+        disk) leaves an existing preset as it was."""
+        save_preset_atomically(
+            preset_dir, lambda path: super(VideoViTBackbone, self).save_to_preset(
+                path, max_shard_size=max_shard_size)
+        )
 
 
 def _looks_like_a_name(preset):
