@@ -36,19 +36,19 @@ class BatchLosses(keras.callbacks.Callback):
         self.losses.append(float(logs["loss"]))
 
 
-def procedural_train():
+def procedural_train(format="py"):
     return load_procedural_task("motion", splits="train", num_examples=12, batch_size=4,
-                                num_frames=4, image_size=16, cache_dir=None, format="py",
+                                num_frames=4, image_size=16, cache_dir=None, format=format,
                                 shuffle_seed=5, verbose=False)
 
 
-def mae_fit(backup_dir, extra_callbacks=()):
+def mae_fit(backup_dir, extra_callbacks=(), format="py"):
     keras.utils.set_random_seed(3)
     backbone = kl.VideoViTBackbone(hidden_dim=32, num_layers=2, num_heads=2, intermediate_dim=64,
                                    patch_size=(2, 8, 8), num_frames=4, image_size=16)
     model = kl.LayerLockMAE(backbone, num_decoder_layers=1, seed=1)
     model.compile(keras.optimizers.AdamW(2e-3))
-    train = procedural_train()  # labels are ignored
+    train = procedural_train(format)  # labels are ignored
     losses = BatchLosses()
     callbacks = [keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False), losses]
     model.fit(train, epochs=EPOCHS, verbose=0, callbacks=callbacks + list(extra_callbacks))
@@ -65,6 +65,13 @@ def test_each_epoch_order_is_a_function_of_seed_and_epoch_alone():
     second.set_epoch(2)
     np.testing.assert_array_equal(second._order, orders[2])
     np.testing.assert_array_equal(second[1][0], procedural_train_at_epoch(2)[1][0])
+    # The tf.data form plays the same batches, epoch after epoch.
+    tf_form = procedural_train("tf")
+    for epoch in range(3):
+        py_form = procedural_train_at_epoch(epoch)
+        for index, (clips, labels) in enumerate(tf_form):
+            np.testing.assert_array_equal(np.asarray(labels), py_form[index][1])
+            np.testing.assert_allclose(np.asarray(clips), py_form[index][0])
 
 
 def procedural_train_at_epoch(epoch):
@@ -74,12 +81,15 @@ def procedural_train_at_epoch(epoch):
     return data
 
 
-def test_a_killed_and_resumed_run_on_a_procedural_loader_repeats_the_uninterrupted_one(tmp_path):
-    reference, reference_losses = mae_fit(str(tmp_path / "reference"))
+@pytest.mark.parametrize("format", ["py", "tf"])
+def test_a_killed_and_resumed_run_on_a_procedural_loader_repeats_the_uninterrupted_one(
+        tmp_path, format):
+    reference, reference_losses = mae_fit(str(tmp_path / "reference"), format=format)
     backup = str(tmp_path / "resumed")
     with pytest.raises(Interrupt):
-        mae_fit(backup, extra_callbacks=[KillAfter(5)])  # 3 batches per epoch: mid-epoch 2
-    resumed, resumed_losses = mae_fit(backup)
+        # 3 batches per epoch: killed in epoch 2.
+        mae_fit(backup, extra_callbacks=[KillAfter(5)], format=format)
+    resumed, resumed_losses = mae_fit(backup, format=format)
     # The resumed fit restarts epoch 2 from the end of epoch 1.
     np.testing.assert_allclose(resumed_losses, reference_losses[3:], rtol=1e-5)
     for a, b in zip(resumed.weights, reference.weights):

@@ -1,3 +1,4 @@
+import numpy as np
 
 from keras_layerlock.data.array_clip_dataset import ArrayClipDataset
 from keras_layerlock.data.procedural.procedural_video_suite import SPLITS
@@ -92,14 +93,44 @@ def load_procedural_task(
 
 
 def _tf_dataset(videos, targets, batch_size, shuffle, seed):
+    """Batches as a `tf.data.Dataset` in the order an `ArrayClipDataset`
+    with the same seed gives: epoch `e`'s order comes from `(seed, e)`, and
+    the dataset's `set_epoch` (called by `DatasetEpochSync`) fixes the
+    epoch the next iteration plays, so a resumed run replays the same
+    batches. Without `set_epoch` calls, each iteration plays the next
+    epoch."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((videos, targets))
-    if shuffle:
-        ds = ds.shuffle(len(videos), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    ds = ds.map(
-        lambda v, y: (tf.cast(v, tf.float32) / 255.0, y),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    return ds.prefetch(tf.data.AUTOTUNE)
+    order = ArrayClipDataset(videos, targets, batch_size, shuffle=shuffle, seed=seed)
+    state = {"started": False, "epoch_was_set": False}
+
+    def epoch_indices():
+        if state["started"] and not state["epoch_was_set"]:
+            order.on_epoch_end()
+        state["started"], state["epoch_was_set"] = True, False
+        return order._order.astype("int64")
+
+    def set_epoch(epoch):
+        order.set_epoch(epoch)
+        state["epoch_was_set"] = True
+
+    all_videos = tf.constant(videos)
+    all_targets = tf.constant(targets)
+    def one_epoch(_):
+        # Runs once per iteration, when the iteration starts.
+        indices = tf.numpy_function(epoch_indices, [], tf.int64, stateful=True)
+        indices.set_shape([None])
+        return tf.data.Dataset.from_tensor_slices(indices)
+
+    def gather(indices):
+        indices = tf.sort(indices)
+        clips = tf.cast(tf.gather(all_videos, indices), tf.float32) / 255.0
+        return clips, tf.gather(all_targets, indices)
+
+    ds = tf.data.Dataset.from_tensors(np.int64(0)).flat_map(one_epoch)
+    ds = ds.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    # flat_map hides the length, which `fit` needs for its progress bar.
+    ds = ds.apply(tf.data.experimental.assert_cardinality(len(order)))
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    ds.set_epoch = set_epoch
+    return ds
