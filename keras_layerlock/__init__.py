@@ -32,6 +32,7 @@ from keras_layerlock.layers import FeatureStandardization
 from keras_layerlock.layers import LearnedPositionEmbedding3D
 from keras_layerlock.layers import LinearReadout
 from keras_layerlock.layers import MaskedTokenPredictor
+from keras_layerlock.layers import MLPHead
 from keras_layerlock.layers import MultiblockMasking
 from keras_layerlock.layers import RotaryEmbedding3D
 from keras_layerlock.layers import SinCosPositionEmbedding3D
@@ -39,6 +40,7 @@ from keras_layerlock.layers import TokenGridPooling
 from keras_layerlock.layers import TokenMasking
 from keras_layerlock.layers import TransformerBlock
 from keras_layerlock.layers import TubeletEmbedding
+from keras_layerlock.layers import ViewPairSampling
 from keras_layerlock.losses import MaskedDepthL2
 from keras_layerlock.metrics import AbsRel
 from keras_layerlock.metrics import LastValue
@@ -47,9 +49,13 @@ from keras_layerlock.models import VJEPA
 from keras_layerlock.models import EMATeacher
 from keras_layerlock.models import LayerLockMAE
 from keras_layerlock.models import LayerLockModel
+from keras_layerlock.models import MAESimSiam
+from keras_layerlock.models import MAEVICReg
 from keras_layerlock.models import PretrainingModel
 from keras_layerlock.models import ReadoutClassifier
 from keras_layerlock.models import ReadoutDepthEstimator
+from keras_layerlock.models import TwoViewMAE
+from keras_layerlock.models import ViCMAE
 from keras_layerlock.models import VideoViTBackbone
 from keras_layerlock.models import video_vit_parameter_count
 from keras_layerlock.optimizers import LayerwiseDecayAdamW

@@ -3,8 +3,9 @@
 Usage: KERAS_BACKEND=<backend> python cross_backend_worker.py <case_dir>...
 
 Each case directory holds `object.json` (a serialized keras_layerlock layer
-or model), `weights.npz` (its `get_weights()`) and `inputs.npz` (positional
-call arguments); the worker writes `outputs_<backend>.npz` with every
+or model), `weights.npz` (its `get_weights()`), `inputs.npz` (positional
+call arguments) and optionally `method.txt` (a method to run instead of the
+call, for models whose call draws random masks); the worker writes `outputs_<backend>.npz` with every
 output tensor (a list of features for backbones).
 """
 
@@ -25,10 +26,15 @@ def main(case_dirs):
             layer = keras.saving.deserialize_keras_object(json.load(f))
         with np.load(os.path.join(case_dir, "inputs.npz")) as data:
             inputs = [data[f"arr_{i}"] for i in range(len(data.files))]
-        layer(*inputs)  # builds every weight
+        method_file = os.path.join(case_dir, "method.txt")
+        call = layer
+        if os.path.exists(method_file):  # a model's deterministic method, not its call
+            with open(method_file) as f:
+                call = getattr(layer, f.read().strip())
+        call(*inputs)  # builds every weight
         with np.load(os.path.join(case_dir, "weights.npz")) as data:
             layer.set_weights([data[f"arr_{i}"] for i in range(len(data.files))])
-        outputs = layer(*inputs)
+        outputs = call(*inputs)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         np.savez(
             os.path.join(case_dir, f"outputs_{backend}.npz"),

@@ -39,3 +39,28 @@ def config_round_trip(layer):
     clone = type(layer).from_config(config)
     assert clone.get_config() == config
     return clone
+
+
+def gradient(fn, x):
+    """d fn(x) / dx for a scalar `fn` of one float32 array, on the running backend."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda v: fn(v))(np.asarray(x, "float32")))
+    if backend == "torch":
+        import torch
+
+        value = torch.tensor(np.asarray(x, "float32"), requires_grad=True)
+        result = fn(value)
+        if not result.requires_grad:  # no path from x to the result (a stop-gradient)
+            return np.zeros_like(np.asarray(x, "float32"))
+        result.backward()
+        return value.grad.numpy()
+    import tensorflow as tf
+
+    value = tf.Variable(np.asarray(x, "float32"))
+    with tf.GradientTape() as tape:
+        result = fn(value)
+    grad = tape.gradient(result, value)
+    return np.zeros_like(np.asarray(x, "float32")) if grad is None else grad.numpy()

@@ -3,6 +3,7 @@ from keras_layerlock.layers.feature_standardization import FeatureStandardizatio
 from keras_layerlock.layers.learned_position_embedding_3d import LearnedPositionEmbedding3D
 from keras_layerlock.layers.linear_readout import LinearReadout
 from keras_layerlock.layers.masked_token_predictor import MaskedTokenPredictor
+from keras_layerlock.layers.mlp_head import MLPHead
 from keras_layerlock.layers.multiblock_masking import MULTIBLOCK_PRESETS
 from keras_layerlock.layers.multiblock_masking import MultiblockMasking
 from keras_layerlock.layers.rotary_embedding_3d import RotaryEmbedding3D
@@ -12,3 +13,4 @@ from keras_layerlock.layers.token_grid_pooling import TokenGridPooling
 from keras_layerlock.layers.token_masking import TokenMasking
 from keras_layerlock.layers.transformer_block import TransformerBlock
 from keras_layerlock.layers.tubelet_embedding import TubeletEmbedding
+from keras_layerlock.layers.view_pair_sampling import ViewPairSampling

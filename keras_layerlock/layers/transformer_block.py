@@ -183,18 +183,34 @@ class TransformerBlock(keras.layers.Layer):
                 "embeddings and needs `positions` (the (t, h, w) grid "
                 "coordinates of each token); received positions=None."
             )
+        if self.rotary_embedding is not None and None not in (inputs.shape[1], positions.shape[-2]) \
+                and not 0 <= inputs.shape[1] - positions.shape[-2] <= inputs.shape[1]:
+            raise ValueError(
+                f"TransformerBlock '{self.name}' received {inputs.shape[1]} tokens but "
+                f"{positions.shape[-2]} positions; expected one position per token (tokens "
+                "before the positioned ones, such as a class token, are not rotated)."
+            )
 
     def _queries_keys_values(self, inputs, positions):
         x = self.attention_norm(inputs)
         rope = self.rotary_embedding
         if rope is not None and self.rope_placement == "post_norm":
-            x = rope(x, positions)
+            x = self._rotate(x, positions)
         qkv = self.qkv(x)
         qkv = ops.reshape(qkv, (-1, qkv.shape[1], 3, self.num_heads, self.head_dim))
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         if rope is not None and self.rope_placement == "qk":
-            q, k = rope(q, positions), rope(k, positions)
+            q, k = self._rotate(q, positions), self._rotate(k, positions)
         return q, k, v
+
+    def _rotate(self, x, positions):
+        # Tokens beyond the positions given come first (a class token): they
+        # have no place on the grid and are not rotated.
+        prefix = x.shape[1] - positions.shape[-2]
+        if prefix == 0:
+            return self.rotary_embedding(x, positions)
+        return ops.concatenate(
+            [x[:, :prefix], self.rotary_embedding(x[:, prefix:], positions)], axis=1)
 
     def attention_logits(self, inputs, positions=None):
         """Pre-softmax attention logits `(batch, heads, queries, keys)`."""

@@ -291,42 +291,26 @@ class LayerLockMAE(PretrainingModel):
             `visible_ids` `(batch, num_visible)` of this draw of the mask.
         """
         backbone = self.backbone
-        videos = inputs
-        check_video_dtype(videos)
-        grid = backbone.grid_shape(videos.shape)
-        positions = grid_positions(grid)
-        patches = patchify(videos, backbone.patch_size)  # (B, N, patch_dim)
-        batch_size = ops.shape(patches)[0]
-        visible_ids, masked_ids = self.token_masking.sample(batch_size, grid)
-        num_frozen, target = self.num_frozen_layers, self.target_layer
+        encoding = self.encode_masked(inputs, training=training)
+        patches, positions = encoding["patches"], encoding["positions"]
+        visible_ids, masked_ids = encoding["visible_ids"], encoding["masked_ids"]
+        visible_positions = gather_positions(positions, visible_ids)
+        target = self.target_layer
         if target > 0:
             num_masked = masked_ids.shape[1]
             num_predicted = max(1, int(round(num_masked * self.latent_loss_patch_fraction)))
             masked_ids = masked_ids[:, :num_predicted]
-        visible_positions = gather_positions(positions, visible_ids)
         predicted_positions = gather_positions(positions, masked_ids)
-        # Only visible tubelets are embedded for the encoder: the same
-        # tokens as embedding everything and gathering, without the
-        # scatter in the backward pass.
-        x = backbone.patch_embedding.project(gather_tokens(patches, visible_ids))
-        x = backbone.add_position_embedding(x, visible_positions)
-
-        if num_frozen > 0:
-            # Frozen prefix: forward only, on the visible tokens.
-            x = ops.stop_gradient(x)
-            x = backbone.encode(x, visible_positions, 0, num_frozen, training=False)[-1]
-            x = ops.stop_gradient(x)
-        if num_frozen < self.num_encoder_layers:
-            x = backbone.encode(
-                x, visible_positions, num_frozen, self.num_encoder_layers, training=training
-            )[-1]
+        prefix = backbone.num_prefix_tokens
+        x = encoding["encoded"][:, prefix:]
 
         if target > 0:
             # Targets: the frozen prefix again, on all tokens, up to block k.
             tokens = backbone.add_position_embedding(
                 backbone.patch_embedding.project(patches), positions
             )
-            blocks = backbone.encode(ops.stop_gradient(tokens), positions, 0, target, training=False)
+            blocks = [b[:, prefix:] for b in backbone.encode(
+                ops.stop_gradient(tokens), positions, 0, target, training=False)]
             if self.target_mode == "all":
                 # Every block up to the target, side by side: the mean
                 # squared error over the concatenation is the mean over blocks.
@@ -352,6 +336,7 @@ class LayerLockMAE(PretrainingModel):
             "targets": targets,
             "predicted_ids": masked_ids,
             "visible_ids": visible_ids,
+            "encoded": encoding["encoded"],
         }
         if self.online_latent_weight > 0 and target == 0:
             # The collapse baseline: the online network's own current
@@ -359,12 +344,48 @@ class LayerLockMAE(PretrainingModel):
             tokens = backbone.add_position_embedding(
                 backbone.patch_embedding.project(patches), positions
             )
-            full = backbone.encode(tokens, positions, 0, self.online_latent_layer)[-1]
+            full = backbone.encode(tokens, positions, 0, self.online_latent_layer)[-1][:, prefix:]
             outputs["online_latent_predictions"] = self.latent_head(decoded)
             outputs["online_latent_targets"] = ops.stop_gradient(gather_tokens(full, masked_ids))
             if training:
                 self.online_latent_step.assign(self.online_latent_step + 1.0)
         return outputs
+
+    def encode_masked(self, videos, training=False):
+        """Draws a mask and encodes the visible tokens (the encoder's half
+        of `call`, which two-view models run once per view).
+
+        Returns:
+            dict: `encoded` `(B, prefix + num_visible, hidden_dim)` (the
+            encoder's output, after the class token if the backbone has
+            one), `visible_ids` and `masked_ids` (token indices of this
+            draw), `patches` `(B, N, patch_dim)` and the grid `positions`.
+        """
+        backbone = self.backbone
+        check_video_dtype(videos)
+        grid = backbone.grid_shape(videos.shape)
+        positions = grid_positions(grid)
+        patches = patchify(videos, backbone.patch_size)  # (B, N, patch_dim)
+        batch_size = ops.shape(patches)[0]
+        visible_ids, masked_ids = self.token_masking.sample(batch_size, grid)
+        visible_positions = gather_positions(positions, visible_ids)
+        # Only visible tubelets are embedded for the encoder: the same
+        # tokens as embedding everything and gathering, without the
+        # scatter in the backward pass.
+        x = backbone.patch_embedding.project(gather_tokens(patches, visible_ids))
+        x = backbone.add_position_embedding(x, visible_positions)
+        num_frozen = self.num_frozen_layers
+        if num_frozen > 0:
+            # Frozen prefix: forward only, on the visible tokens.
+            x = ops.stop_gradient(x)
+            x = backbone.encode(x, visible_positions, 0, num_frozen, training=False)[-1]
+            x = ops.stop_gradient(x)
+        if num_frozen < self.num_encoder_layers:
+            x = backbone.encode(
+                x, visible_positions, num_frozen, self.num_encoder_layers, training=training
+            )[-1]
+        return {"encoded": x, "visible_ids": visible_ids, "masked_ids": masked_ids,
+                "patches": patches, "positions": positions}
 
     def online_latent_weight_at(self, step):
         """Weight of the online latent loss at training step `step`."""

@@ -200,7 +200,7 @@ class FrozenFeatureReadout(KerasHubTask):
         if self.feature_layer > 0:
             tokens = self.backbone.encode(
                 tokens, positions, 0, self.feature_layer, training=training
-            )[-1]
+            )[-1][:, self.backbone.num_prefix_tokens:]
         return ops.stop_gradient(tokens) if self.freeze_backbone else tokens
 
     def pooled_features(self, inputs, training=False):

@@ -3,6 +3,7 @@ import numbers
 import os
 
 import keras
+from keras import ops
 from keras_hub.models import Backbone
 
 from keras_layerlock.layers.learned_position_embedding_3d import LearnedPositionEmbedding3D
@@ -111,6 +112,14 @@ class VideoViTBackbone(Backbone):
         dropout: float. Dropout on block outputs; defaults to 0.
         attention_dropout: float. Dropout on attention weights; defaults
             to 0.
+        use_class_token: bool. A learned class token joins the patch
+            tokens in every block (`encode` puts it first; it has no grid
+            position, so RoPE leaves it unrotated and no position embedding
+            is added to it); the MAE + SimSiam / VICReg baselines read it as
+            the clip's global representation. Calls, `features[d]` and
+            readouts still see the patch tokens alone;
+            `forward_intermediates(..., return_class_token=True)` gives it.
+            Defaults to False.
         output_layers: what a call returns. None (default): the list of
             every layer's tokens, `num_layers + 1` tensors. An int: that
             layer's tokens alone (e.g. `-1`, the last block; what a ViT-L
@@ -161,6 +170,7 @@ class VideoViTBackbone(Backbone):
         dropout: float = 0.0,
         attention_dropout: float = 0.0,
         output_layers: int | list[int] | None = None,
+        use_class_token: bool = False,
         dtype=None,
         **kwargs,
     ):
@@ -216,6 +226,9 @@ class VideoViTBackbone(Backbone):
         self.dropout = float(dropout)
         self.attention_dropout = float(attention_dropout)
         self.output_layers = output_layers
+        if not isinstance(use_class_token, bool):
+            raise ValueError(f"`use_class_token` must be a bool; received {use_class_token!r}.")
+        self.use_class_token = use_class_token
         self._output_indices = self.layer_indices(output_layers, "output_layers")
 
         policy = self.dtype_policy
@@ -280,6 +293,13 @@ class VideoViTBackbone(Backbone):
                 epsilon=self.layer_norm_epsilon, dtype=policy, name="final_norm"
             )
 
+        self.class_token = None
+        if self.use_class_token:
+            self.class_token = self.add_weight(
+                name="class_token", shape=(1, 1, self.hidden_dim),
+                initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            )
+
         # Build every weight now so that presets and checkpoints load into a
         # complete model and parameter counts are exact on construction.
         token_shape = (None, None, self.hidden_dim)
@@ -337,6 +357,11 @@ class VideoViTBackbone(Backbone):
             return tokens
         return self.position_embedding(tokens, positions)
 
+    @property
+    def num_prefix_tokens(self) -> int:
+        """Tokens `encode` puts before the patch tokens (the class token)."""
+        return 1 if self.use_class_token else 0
+
     def encode(
         self,
         tokens,
@@ -347,6 +372,13 @@ class VideoViTBackbone(Backbone):
         training=None,
     ):
         """Runs blocks `start_layer ... end_layer - 1` on any set of tokens.
+
+        With `use_class_token`, a run from block 0 puts the class token
+        before `tokens` (it has no grid position: RoPE leaves it unrotated),
+        and every output carries it first: `(B, 1 + n, hidden_dim)`; strip
+        `num_prefix_tokens` for the patch tokens. A run from a later block
+        takes tokens that already carry it (an earlier `encode`'s output);
+        an `attention_mask` then covers it too.
 
         Args:
             tokens: `(B, n, hidden_dim)` embedded tokens (from `embed()`, a
@@ -370,6 +402,16 @@ class VideoViTBackbone(Backbone):
                 f"end_layer={end_layer}"
             )
         outputs, x = [], tokens
+        if self.use_class_token and int(start_layer) == 0:
+            batch_size = ops.shape(tokens)[0]
+            prefix = ops.broadcast_to(ops.cast(self.class_token, tokens.dtype),
+                                      (batch_size, 1, self.hidden_dim))
+            x = ops.concatenate([prefix, tokens], axis=1)
+        if (self.use_class_token and attention_mask is not None
+                and len(attention_mask.shape) == 2 and attention_mask.shape[1] == x.shape[1] - 1):
+            # A mask of the patch tokens alone: the class token is always valid.
+            attention_mask = ops.concatenate(
+                [ops.ones((ops.shape(x)[0], 1), "bool"), ops.cast(attention_mask, "bool")], axis=1)
         for block in self.transformer_layers[int(start_layer) : end_layer]:
             x = block(
                 x,
@@ -408,7 +450,8 @@ class VideoViTBackbone(Backbone):
         return [int(i) % count for i in requested]
 
     def forward_intermediates(
-        self, inputs, layers: int | list[int] | None = None, training: bool | None = None
+        self, inputs, layers: int | list[int] | None = None, training: bool | None = None,
+        return_class_token: bool = False,
     ) -> list:
         """Tokens at the requested layers; blocks past the deepest do not run.
 
@@ -418,18 +461,37 @@ class VideoViTBackbone(Backbone):
                 embedded tokens, `d` the output of block `d`, negative
                 indices count from the end.
             training: bool.
+            return_class_token: bool. Also return the class token's
+                output at each requested layer (needs `use_class_token`).
 
         Returns:
-            List of `(B, num_tokens, hidden_dim)` tensors, one per
-            requested layer, in the order requested.
+            List of `(B, num_tokens, hidden_dim)` patch-token tensors, one
+            per requested layer, in the order requested; with
+            `return_class_token`, the pair `(patch_tokens, class_tokens)`,
+            the second a list of `(B, hidden_dim)`.
         """
+        if return_class_token and not self.use_class_token:
+            raise ValueError(
+                "`return_class_token=True` needs a backbone built with `use_class_token=True`."
+            )
         indices = self.layer_indices(layers)
         tokens, positions = self.embed(inputs, training=training)
         deepest = max(indices)
         outputs = [tokens]
+        prefix = self.num_prefix_tokens
+        class_outputs = []
+        if self.use_class_token:
+            batch_size = ops.shape(tokens)[0]
+            class_outputs = [ops.broadcast_to(ops.cast(self.class_token, tokens.dtype),
+                                              (batch_size, 1, self.hidden_dim))[:, 0]]
         if deepest:
-            outputs += self.encode(tokens, positions, 0, deepest, training=training)
-        return [outputs[i] for i in indices]
+            encoded = self.encode(tokens, positions, 0, deepest, training=training)
+            outputs += [x[:, prefix:] for x in encoded]
+            class_outputs += [x[:, 0] for x in encoded] if prefix else []
+        features = [outputs[i] for i in indices]
+        if return_class_token:
+            return features, [class_outputs[i] for i in indices]
+        return features
 
     def call(self, inputs, training=None):
         outputs = self.forward_intermediates(inputs, self._output_indices, training=training)
@@ -472,6 +534,7 @@ class VideoViTBackbone(Backbone):
                 "dropout": self.dropout,
                 "attention_dropout": self.attention_dropout,
                 "output_layers": self.output_layers,
+                "use_class_token": self.use_class_token,
             }
         )
         return config
