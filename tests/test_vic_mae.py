@@ -208,3 +208,38 @@ def test_a_short_fit_lowers_both_losses(cls, kind):
     name = cls.global_loss_name
     assert np.mean(history["pixel_loss"][-3:]) < np.mean(history["pixel_loss"][:3])
     assert np.mean(history[name][-3:]) < np.mean(history[name][:3]), history[name]
+
+
+def test_frame_reorderings_move_per_frame_arrays_and_keep_labels():
+    rng = np.random.default_rng(8)
+    videos = rng.integers(0, 255, (5, 6, 4, 4, 3)).astype("uint8")
+    data = {"video": videos, "depth": videos[..., 0].astype("float32"),
+            "motion": np.arange(5), "appearance": np.arange(5)[::-1]}
+    splits = {"train": data}
+    shuffled = kl.evaluation.reorder_frames(splits, "shuffled", seed=1)["train"]
+    still = kl.evaluation.reorder_frames(splits, "repeated")["train"]
+    for clip in range(5):
+        # The same frames in another order, the depth maps following them.
+        frames = {f.tobytes() for f in videos[clip]}
+        assert {f.tobytes() for f in shuffled["video"][clip]} == frames
+        order = [next(t for t in range(6) if np.array_equal(videos[clip, t], f))
+                 for f in shuffled["video"][clip]]
+        np.testing.assert_array_equal(shuffled["depth"][clip], data["depth"][clip, order])
+        assert (still["video"][clip] == videos[clip, 0]).all()
+    assert any(not np.array_equal(shuffled["video"][c], videos[c]) for c in range(5))
+    np.testing.assert_array_equal(shuffled["motion"], data["motion"])
+    assert kl.evaluation.reorder_frames(splits, "original") is splits
+    with pytest.raises(ValueError, match="order"):
+        kl.evaluation.reorder_frames(splits, "reversed")
+
+
+def test_temporal_ablation_reads_out_every_order():
+    suite = kl.data.ProceduralVideoSuite(num_frames=4, image_size=16, seed=0)
+    splits = {split: suite.load_split(split, n, verbose=False)
+              for split, n in (("train", 16), ("validation", 8), ("test", 8))}
+    table = kl.evaluation.temporal_ablation(
+        kl.VideoViTBackbone.from_preset("video_vit_micro"), splits, tasks=("motion",),
+        num_steps=2, num_seeds=1, layer_fractions=(1.0,), learning_rates=(1e-3,))
+    assert set(table) == {"original", "shuffled", "repeated"}
+    for row in table.values():
+        assert 0.0 <= row["motion"]["low"] <= row["motion"]["value"] <= row["motion"]["high"] <= 1.0

@@ -21,3 +21,6 @@ from keras_layerlock.evaluation.readout_sweep import per_clip_scores
 from keras_layerlock.evaluation.readout_sweep import readout_learning_rate
 from keras_layerlock.evaluation.readout_sweep import readout_sweep
 from keras_layerlock.evaluation.readout_sweep import train_readout
+from keras_layerlock.evaluation.temporal_ablation import FRAME_ORDERS
+from keras_layerlock.evaluation.temporal_ablation import reorder_frames
+from keras_layerlock.evaluation.temporal_ablation import temporal_ablation

@@ -162,19 +162,81 @@ RECIPES = {
 }
 
 
+def _vic_mae_paper(backbone, kind="vic_mae"):
+    # ViC-MAE's pre-training (its supplement, Table 1): AdamW, base lr
+    # 1.5e-4 x batch / 256, weight decay 0.05, betas (0.9, 0.95), batch
+    # 4096, 800 epochs with 40 of warm-up and cosine decay, lambda 0 until
+    # epoch 200; frames in 16 x 16 patches. Steps for ImageNet-1k's 1.28 M
+    # images: 312.5 per epoch. Keras' Dense layers start from
+    # xavier_uniform (glorot_uniform), the paper's initialisation.
+    steps_per_epoch = 1_281_167 / 4096
+    return {
+        "kind": kind,
+        "backbone": backbone,
+        "backbone_overrides": {"patch_size": (1, 16, 16),
+                               "use_class_token": kind != "vic_mae"},
+        "model": {"mask_ratio": 0.75, "decoder": "mae", "norm_pix_loss": True,
+                  "global_loss_weight": 0.025},
+        "global_loss_start_fraction": 200 / 800,
+        "optimizer": {"learning_rate": 1.5e-4 * 4096 / 256,
+                      "warmup_steps": int(40 * steps_per_epoch), "weight_decay": 0.05},
+        "total_steps": int(800 * steps_per_epoch),
+        "batch_size": 4096,
+    }
+
+
+def _tiny_two_view(kind):
+    # The tiny MAE's backbone, decoder, pixel targets and optimizer (equal
+    # budget in the main job), each view a frame tiled to the tubelet depth
+    # (16 tokens, 4 visible), frames 2-7 apart in the 8-frame clips, and
+    # the paper's lambda switched on after a quarter of the run. The
+    # paper's learning-rate rule would give 9e-6 at batch 16: the tiny
+    # MAE's 1e-3 instead.
+    return {
+        "kind": kind,
+        "backbone": "video_vit_tiny",
+        "backbone_overrides": {"use_class_token": kind != "vic_mae"},
+        "model": {"num_decoder_layers": 4, "decoder": "layerlock", "mask_ratio": 0.75,
+                  "norm_pix_loss": True, "raw_pixel_loss_weight": 16.0, "min_gap": 2,
+                  "global_loss_weight": 0.025},
+        "global_loss_start_fraction": 0.25,
+        "optimizer": {"learning_rate": 1e-3, "warmup_steps": 50, "weight_decay": 0.05},
+        "total_steps": 600,
+        "batch_size": 16,
+    }
+
+
+RECIPES.update({
+    "vic_mae_vit_b": _vic_mae_paper("video_vit_b"),
+    "vic_mae_vit_l": _vic_mae_paper("video_vit_l"),
+    "tiny_vic_mae": _tiny_two_view("vic_mae"),
+    "tiny_mae_sim_siam": _tiny_two_view("mae_sim_siam"),
+    "tiny_mae_vic_reg": _tiny_two_view("mae_vic_reg"),
+})
+
+TWO_VIEW_KINDS = {"vic_mae": "ViCMAE", "mae_sim_siam": "MAESimSiam", "mae_vic_reg": "MAEVICReg"}
+
+
 def build(name, total_steps=None, **backbone_overrides):
     """`(model, schedule, optimizer)` for a recipe (random initialisation).
 
     The learning rate follows 4DS: linear warm-up, then cosine decay over
     `total_steps`; `LayerLockMAE.compile` adds the re-warm-up after each
-    target switch.
+    target switch. Two-view recipes (ViC-MAE and its baselines) switch
+    their global loss on after `global_loss_start_fraction` of
+    `total_steps`, and have no LayerLock schedule (None).
     """
     recipe = RECIPES[name]
     total_steps = total_steps or recipe.get("total_steps", 100_000)
     overrides = dict(recipe.get("backbone_overrides", {}), **backbone_overrides)
     backbone = kl.VideoViTBackbone.from_preset(recipe["backbone"], **overrides)
-    if recipe.get("kind", "mae") == "vjepa":
+    kind = recipe.get("kind", "mae")
+    if kind == "vjepa":
         model = kl.VJEPA(backbone, ema_steps=total_steps, **recipe["model"])
+    elif kind in TWO_VIEW_KINDS:
+        start = int(round(recipe.get("global_loss_start_fraction", 0.0) * total_steps))
+        model = getattr(kl, TWO_VIEW_KINDS[kind])(
+            backbone, global_loss_start_step=start, **recipe["model"])
     else:
         model = kl.LayerLockMAE(backbone, **recipe["model"])
     opt = recipe["optimizer"]
@@ -189,7 +251,8 @@ def build(name, total_steps=None, **backbone_overrides):
     optimizer = keras.optimizers.AdamW(
         learning_rate, weight_decay=weight_decay or None, beta_1=0.9, beta_2=0.95
     )
-    schedule = kl.LayerLockSchedule(**recipe["schedule"])
+    # Two-view recipes have no LayerLock schedule of their own.
+    schedule = kl.LayerLockSchedule(**recipe["schedule"]) if "schedule" in recipe else None
     return model, schedule, optimizer
 
 
