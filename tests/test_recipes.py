@@ -6,7 +6,6 @@ from keras_layerlock.recipes import build
 from keras_layerlock.recipes import recipe_callbacks
 from keras_layerlock.recipes import scaled_schedule
 
-
 LAYERLOCK_RECIPES = sorted(name for name, recipe in RECIPES.items() if "schedule" in recipe)
 TWO_VIEW_RECIPES = sorted(set(RECIPES) - set(LAYERLOCK_RECIPES))
 
