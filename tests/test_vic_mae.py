@@ -243,3 +243,20 @@ def test_temporal_ablation_reads_out_every_order():
     assert set(table) == {"original", "shuffled", "repeated"}
     for row in table.values():
         assert 0.0 <= row["motion"]["low"] <= row["motion"]["value"] <= row["motion"]["high"] <= 1.0
+
+
+def test_the_other_models_keep_working_with_a_class_token():
+    videos = np.random.default_rng(10).random((8, 4, 16, 16, 3), dtype="float32")
+    mae = kl.LayerLockMAE(class_token_backbone(num_layers=3), num_decoder_layers=1, seed=0)
+    mae.set_layerlock_state(1, 1)  # frozen prefix and a latent target, both with the token
+    mae.compile(optimizer="adamw")
+    assert np.isfinite(mae.fit(videos, batch_size=4, epochs=1, verbose=0).history["loss"][0])
+    outputs = mae(videos)
+    assert outputs["encoded"].shape[1] == 1 + outputs["visible_ids"].shape[1]
+    vjepa = kl.VJEPA(class_token_backbone(), predictor_num_layers=1, predictor_hidden_dim=16,
+                     masks="layerlock", ema_steps=4)
+    vjepa.compile(optimizer="adamw")
+    assert np.isfinite(vjepa.fit(videos, batch_size=4, epochs=1, verbose=0).history["loss"][0])
+    features = kl.evaluation.extract_features(class_token_backbone(), videos, layer=2,
+                                              pooling="tokens")
+    assert features.shape == (8, 8, 32)
