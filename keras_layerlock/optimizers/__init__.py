@@ -1,2 +1,3 @@
+from keras_layerlock.optimizers.lars import LARS
 from keras_layerlock.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 from keras_layerlock.optimizers.layerwise_decay_adamw import layerwise_learning_rate_multipliers
