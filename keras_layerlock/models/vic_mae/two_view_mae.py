@@ -36,6 +36,19 @@ class TwoViewMAE(LayerLockMAE):
         global_loss_start_step: int. lambda is 0 before this training step.
         **kwargs: `LayerLockMAE` arguments (`mask_ratio`, `decoder`,
             `norm_pix_loss`, `seed`, ...).
+
+    Example:
+    ```python
+    class MyTwoViewMAE(TwoViewMAE):
+        global_loss_name = "my_loss"
+
+        def global_outputs(self, first_encoded, second_encoded, training):
+            return {"first_embedding": ops.mean(self.patch_tokens(first_encoded), 1),
+                    "second_embedding": ops.mean(self.patch_tokens(second_encoded), 1)}
+
+        def global_loss(self, outputs):
+            return ops.mean(ops.square(outputs["first_embedding"] - outputs["second_embedding"]))
+    ```
     """
 
     global_loss_name = "global_loss"
