@@ -35,6 +35,7 @@ from keras_layerlock.layers import MaskedTokenPredictor
 from keras_layerlock.layers import MLPHead
 from keras_layerlock.layers import MultiblockMasking
 from keras_layerlock.layers import RotaryEmbedding3D
+from keras_layerlock.layers import SimCLRAugmentation
 from keras_layerlock.layers import SinCosPositionEmbedding3D
 from keras_layerlock.layers import TokenGridPooling
 from keras_layerlock.layers import TokenMasking
@@ -45,12 +46,14 @@ from keras_layerlock.losses import MaskedDepthL2
 from keras_layerlock.metrics import AbsRel
 from keras_layerlock.metrics import LastValue
 from keras_layerlock.metrics import feature_collapse_statistics
+from keras_layerlock.models import BYOL
 from keras_layerlock.models import VJEPA
 from keras_layerlock.models import EMATeacher
 from keras_layerlock.models import LayerLockMAE
 from keras_layerlock.models import LayerLockModel
 from keras_layerlock.models import MAESimSiam
 from keras_layerlock.models import MAEVICReg
+from keras_layerlock.models import MSBReg
 from keras_layerlock.models import PretrainingModel
 from keras_layerlock.models import ReadoutClassifier
 from keras_layerlock.models import ReadoutDepthEstimator

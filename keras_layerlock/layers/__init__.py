@@ -8,6 +8,7 @@ from keras_layerlock.layers.multiblock_masking import MULTIBLOCK_PRESETS
 from keras_layerlock.layers.multiblock_masking import MultiblockMasking
 from keras_layerlock.layers.rotary_embedding_3d import RotaryEmbedding3D
 from keras_layerlock.layers.seeded_layer import SeededLayer
+from keras_layerlock.layers.simclr_augmentation import SimCLRAugmentation
 from keras_layerlock.layers.sincos_position_embedding_3d import SinCosPositionEmbedding3D
 from keras_layerlock.layers.token_grid_pooling import TokenGridPooling
 from keras_layerlock.layers.token_masking import TokenMasking

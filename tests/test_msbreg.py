@@ -1,0 +1,94 @@
+"""MSBReg and BYOL: K views, the EMA target, the Brownian direction, round
+trips and a short fit."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+from testing_utils import to_numpy
+
+import keras_layerlock as kl
+
+
+def images(n=16, seed=0):
+    return np.random.default_rng(seed).random((n, 32, 32, 3), dtype="float32")
+
+
+def small_cnn():
+    return keras.Sequential([keras.Input((32, 32, 3)),
+                             keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+                             keras.layers.Conv2D(16, 3, strides=2, activation="relu")])
+
+
+def make(cls=kl.MSBReg, backbone=None, **kwargs):
+    keras.utils.set_random_seed(0)
+    return cls(backbone or small_cnn(), projector_hidden_dim=32, projection_dim=16, seed=0,
+               **kwargs)
+
+
+def test_the_k_views_differ_from_each_other_and_stay_images():
+    views = to_numpy(kl.SimCLRAugmentation(num_views=4, seed=0)(images(4)))
+    assert views.shape == (4, 4, 32, 32, 3)
+    assert views.min() >= 0.0 and views.max() <= 1.0
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert np.abs(views[i] - views[j]).max() > 0.05
+
+
+def test_the_ema_target_follows_the_formula_inside_fit():
+    model = make(kl.BYOL, ema_momentum=0.9)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    kernel = lambda m: to_numpy(m.backbone.layers[0].kernel).copy()  # noqa: E731
+    online = [kernel(model)]
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            online.append(kernel(self.model))
+
+    model.fit(images(16), batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[Record()])
+    # Each step starts with target <- 0.9 target + 0.1 online; the target
+    # starts as a copy: after two steps, 0.9 o0 + 0.1 o1.
+    target = to_numpy(model.target_backbone.layers[0].kernel)
+    np.testing.assert_allclose(target, 0.9 * online[0] + 0.1 * online[1], rtol=1e-5, atol=1e-7)
+    assert np.abs(online[2] - online[0]).max() > 0
+
+
+def test_the_brownian_direction_changes_every_draw_and_repeats_from_the_seed():
+    first, second = make(), make()
+    a = [to_numpy(first.brownian_direction()) for _ in range(3)]
+    b = [to_numpy(second.brownian_direction()) for _ in range(3)]
+    assert np.abs(a[0] - a[1]).max() > 0.1 and np.abs(a[1] - a[2]).max() > 0.1
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("normalization", ["batch", "layer"])
+def test_a_short_fit_lowers_the_centroid_loss(normalization):
+    model = make(num_views=4, brownian_weight=0.5, singular_value_weight=0.004,
+                 head_normalization=normalization)
+    model.compile(optimizer=kl.LARS(0.1))
+    history = model.fit(images(32), batch_size=8, epochs=3, verbose=0).history
+    assert history["centroid_loss"][-1] < history["centroid_loss"][0]
+    assert {"brownian_loss", "singular_value_loss"} <= set(history)
+
+
+def test_msbreg_on_the_librarys_vit_in_image_mode_and_keras_file_round_trip(tmp_path):
+    model = make(backbone=kl.VideoViTBackbone.from_preset("video_vit_micro", image_size=32),
+                 num_views=3)
+    model.compile(optimizer=kl.LARS(0.05))
+    model.fit(images(8), batch_size=4, epochs=1, verbose=0)
+    path = os.path.join(str(tmp_path), "msbreg.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert type(restored) is kl.MSBReg and restored.get_config() == model.get_config()
+    for a, b in zip(model.weights, restored.weights):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
+
+
+def test_byol_fixes_its_views_and_regularisers():
+    assert make(kl.BYOL).num_views == 2
+    with pytest.raises(ValueError, match="BYOL fixes `num_views`"):
+        make(kl.BYOL, num_views=4)
+    with pytest.raises(ValueError, match="num_views"):
+        make(num_views=1)
