@@ -125,6 +125,7 @@ class MSBReg(KerasHubTask):
         self.centroid_loss_tracker = keras.metrics.Mean(name="centroid_loss")
         self.brownian_loss_tracker = keras.metrics.Mean(name="brownian_loss")
         self.singular_value_loss_tracker = keras.metrics.Mean(name="singular_value_loss")
+        self.built = True  # every weight exists now: presets and checkpoints load whole
 
     def _image_shape(self):
         if isinstance(self.backbone, VideoViTBackbone):
