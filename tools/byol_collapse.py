@@ -11,7 +11,7 @@ collapsed, about 1 / sqrt(d) when spread; the effective rank) and a k-NN
 accuracy on the appearance labels (k = 20), beside a random-init backbone.
 
 Usage:
-    python tools/byol_collapse.py [--steps 400] [--batch_size 32]
+    python tools/byol_collapse.py [--steps 400] [--batch_size 32] [--brownian_weights 0.5 2 8]
 Prints a table; writes outputs/byol_collapse/results.json.
 """
 
@@ -32,11 +32,16 @@ import numpy as np  # noqa: E402
 import keras_layerlock as kl  # noqa: E402
 from keras_layerlock.models.msbreg.msbreg import global_features  # noqa: E402
 
-RUNS = {
-    "byol_batchnorm": dict(head_normalization="batch"),
-    "byol_layernorm": dict(head_normalization="layer"),
-    "layernorm_brownian": dict(head_normalization="layer", brownian_weight=0.5),
-}
+
+def runs(brownian_weights):
+    """BYOL with BatchNorm and LayerNorm heads, then LayerNorm with each
+    Brownian weight."""
+    table = {"byol_batchnorm": dict(head_normalization="batch"),
+             "byol_layernorm": dict(head_normalization="layer")}
+    for weight in brownian_weights:
+        table[f"layernorm_brownian_{weight:g}"] = dict(head_normalization="layer",
+                                                      brownian_weight=weight)
+    return table
 
 
 def cnn():
@@ -74,6 +79,8 @@ def main():
     parser.add_argument("--num_train", type=int, default=2048)
     parser.add_argument("--num_test", type=int, default=512)
     parser.add_argument("--learning_rate", type=float, default=0.3)
+    parser.add_argument("--brownian_weights", type=float, nargs="+", default=[0.5],
+                        help="lambda_b of the LayerNorm + Brownian runs (the paper's best: 0.5)")
     parser.add_argument("--output_dir", default="outputs/byol_collapse")
     parser.add_argument("--cache_dir", default=kl.data.default_cache_dir())
     args = parser.parse_args()
@@ -91,7 +98,7 @@ def main():
     rows.append({"name": "random_init", "features": statistics(test_features),
                  "knn": kl.evaluation.knn_accuracy(train_features, train["appearance"],
                                                    test_features, test["appearance"], k=20)[20]})
-    for name, options in RUNS.items():
+    for name, options in runs(args.brownian_weights).items():
         keras.utils.set_random_seed(0)
         model = kl.BYOL(cnn(), ema_steps=args.steps, seed=0, **options) \
             if "brownian_weight" not in options else \
