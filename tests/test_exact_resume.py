@@ -5,26 +5,13 @@ library's own loaders"; before, each epoch's shuffle order was lost)."""
 import keras
 import numpy as np
 import pytest
+from testing_utils import Interrupt
+from testing_utils import KillAfter
 
 import keras_layerlock as kl
 from keras_layerlock.data import load_procedural_task
 
 EPOCHS = 3
-
-
-class Interrupt(Exception):
-    pass
-
-
-class KillAfter(keras.callbacks.Callback):
-    def __init__(self, num_batches):
-        super().__init__()
-        self.num_batches, self.seen = num_batches, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.num_batches:
-            raise Interrupt()
 
 
 class BatchLosses(keras.callbacks.Callback):

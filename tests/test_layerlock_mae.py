@@ -3,6 +3,8 @@ import os
 import keras
 import numpy as np
 import pytest
+from testing_utils import Interrupt
+from testing_utils import KillAfter
 from testing_utils import to_numpy
 
 import keras_layerlock as kl
@@ -334,26 +336,11 @@ def test_keras_file_round_trip_mid_schedule(reference_run, tmp_path):
     assert restored.get_config() == model.get_config()
 
 
-class _Interrupt(Exception):
-    pass
-
-
-class _KillAt(keras.callbacks.Callback):
-    def __init__(self, step):
-        super().__init__()
-        self.step, self.seen = step, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.step:
-            raise _Interrupt()
-
-
 def test_resume_after_interruption_matches_uninterrupted_run(reference_run, tmp_path):
     reference, history, _, _ = reference_run
     backup = str(tmp_path / "resumed")
-    with pytest.raises(_Interrupt):
-        layerlock_fit(backup, extra_callbacks=[_KillAt(6)])  # mid-epoch 2, after event 1
+    with pytest.raises(Interrupt):
+        layerlock_fit(backup, extra_callbacks=[KillAfter(6)])  # mid-epoch 2, after event 1
     resumed, resumed_history, callback = layerlock_fit(backup)
     assert (resumed.num_frozen_layers, resumed.target_layer) == (2, 2)
     # The resumed fit re-ran epoch 2 from its checkpoint, then epoch 3.

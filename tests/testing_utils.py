@@ -64,3 +64,20 @@ def gradient(fn, x):
         result = fn(value)
     grad = tape.gradient(result, value)
     return np.zeros_like(np.asarray(x, "float32")) if grad is None else grad.numpy()
+
+
+class Interrupt(Exception):
+    """What `KillAfter` raises: a run killed mid-training."""
+
+
+class KillAfter(keras.callbacks.Callback):
+    """Kills `fit` (raises `Interrupt`) after `num_batches` batches."""
+
+    def __init__(self, num_batches):
+        super().__init__()
+        self.num_batches, self.seen = num_batches, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.num_batches:
+            raise Interrupt()

@@ -5,6 +5,7 @@ import numpy as np
 
 from keras_layerlock.utils.video_input_checks import check_video_dtype
 from keras_layerlock.utils.video_input_checks import check_video_scale
+from keras_layerlock.utils.video_input_checks import format_indices
 from keras_layerlock.utils.video_input_checks import non_finite_clips
 
 
@@ -72,10 +73,9 @@ class ArrayClipDataset(keras.utils.PyDataset):
         if videos.dtype != np.uint8:
             check_video_scale(videos if not len(skipped) else videos[kept])
         if len(skipped):
-            shown = ", ".join(str(i) for i in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
             warnings.warn(
                 f"Skipping {len(skipped)} of {len(videos)} clips that hold NaN or Inf values "
-                f"(indices {shown}); `statistics` lists them.",
+                f"(indices {format_indices(skipped)}); `statistics` lists them.",
                 stacklevel=2,
             )
         self.videos = videos

@@ -185,10 +185,11 @@ class VideoFolderDataset(keras.utils.PyDataset):
                 return flat, [-1] * len(flat)
             folders = list_class_folders(source)
             names = folders if class_names is None else list(class_names)
-            unknown = sorted({c for _, c in items} - set(names))
+            present = {c for _, c in items}
+            unknown = sorted(present - set(names))
             if unknown:
                 raise ValueError(f"Folders {unknown} are not in `class_names`={names}.")
-            empty = [name for name in folders if name in names and name not in {c for _, c in items}]
+            empty = [name for name in folders if name in names and name not in present]
             if empty:
                 warnings.warn(
                     f"Class folders {empty} in {source!r} hold no videos; they keep their "
@@ -306,8 +307,7 @@ class VideoFolderDataset(keras.utils.PyDataset):
         )
 
     def on_epoch_end(self):
-        self._epoch += 1
-        self._order = self._make_order()
+        self.set_epoch(self._epoch + 1)
 
     def as_tf_dataset(self, num_parallel_calls=None):
         """The same batches as a `tf.data.Dataset` (decoding in parallel).

@@ -59,8 +59,8 @@ def layer_features_in_batches(backbone, videos, layers, batch_size, verbose, mea
         tokens, positions = backbone.embed(batch)
         outputs = [tokens]
         if deepest > 0:
-            prefix = backbone.num_prefix_tokens
-            outputs += [x[:, prefix:] for x in backbone.encode(tokens, positions, 0, deepest)]
+            outputs += [backbone.patch_tokens(x)
+                        for x in backbone.encode(tokens, positions, 0, deepest)]
         for layer in layers:
             features = outputs[layer]
             if mean_pool:

@@ -184,7 +184,7 @@ class TransformerBlock(keras.layers.Layer):
                 "coordinates of each token); received positions=None."
             )
         if self.rotary_embedding is not None and None not in (inputs.shape[1], positions.shape[-2]) \
-                and not 0 <= inputs.shape[1] - positions.shape[-2] <= inputs.shape[1]:
+                and inputs.shape[1] < positions.shape[-2]:
             raise ValueError(
                 f"TransformerBlock '{self.name}' received {inputs.shape[1]} tokens but "
                 f"{positions.shape[-2]} positions; expected one position per token (tokens "

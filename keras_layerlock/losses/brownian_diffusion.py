@@ -1,5 +1,7 @@
 from keras import ops
 
+from keras_layerlock.utils.l2_normalize import l2_normalize
+
 
 def brownian_diffusion_loss(embeddings, direction):
     """MSBReg's Brownian diffusive loss: alignment with a random direction.
@@ -29,8 +31,6 @@ def brownian_diffusion_loss(embeddings, direction):
             "`embeddings` must be `(N, D)` and `direction` `(D,)`; received "
             f"{tuple(embeddings.shape)} and {tuple(direction.shape)}."
         )
-    e = ops.cast(embeddings, "float32")
-    e = e / ops.sqrt(ops.maximum(ops.sum(ops.square(e), axis=-1, keepdims=True), 1e-12))
-    d = ops.stop_gradient(ops.cast(direction, "float32"))
-    d = d / ops.sqrt(ops.maximum(ops.sum(ops.square(d)), 1e-12))
+    e = l2_normalize(ops.cast(embeddings, "float32"))
+    d = l2_normalize(ops.stop_gradient(ops.cast(direction, "float32")))
     return ops.mean(ops.matmul(e, d))

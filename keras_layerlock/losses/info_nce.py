@@ -1,5 +1,7 @@
 from keras import ops
 
+from keras_layerlock.utils.l2_normalize import l2_normalize
+
 
 def info_nce_loss(first, second, logit_scale):
     """Symmetric InfoNCE between two batches of paired embeddings.
@@ -34,14 +36,10 @@ def info_nce_loss(first, second, logit_scale):
             "`first` and `second` must be 2-D `(batch, dim)` embeddings of the same shape; "
             f"received {tuple(first.shape)} and {tuple(second.shape)}."
         )
-    a = _l2_normalize(ops.cast(first, "float32"))
-    b = _l2_normalize(ops.cast(second, "float32"))
+    a = l2_normalize(ops.cast(first, "float32"))
+    b = l2_normalize(ops.cast(second, "float32"))
     logits = ops.matmul(a, ops.transpose(b)) * ops.cast(logit_scale, "float32")
     labels = ops.arange(ops.shape(a)[0])
     forward = ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
     backward = ops.sparse_categorical_crossentropy(labels, ops.transpose(logits), from_logits=True)
     return 0.5 * (ops.mean(forward) + ops.mean(backward))
-
-
-def _l2_normalize(x):
-    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))

@@ -1,8 +1,6 @@
 from keras import ops
 
-
-def _normalize(x):
-    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))
+from keras_layerlock.utils.l2_normalize import l2_normalize
 
 
 def multiview_centroid_loss(predictions, targets):
@@ -36,8 +34,8 @@ def multiview_centroid_loss(predictions, targets):
     num_views = predictions.shape[0]
     if num_views is None or num_views < 2:
         raise ValueError(f"The centroid loss needs at least 2 views; received {num_views}.")
-    q = _normalize(ops.cast(predictions, "float32"))
-    z = _normalize(ops.stop_gradient(ops.cast(targets, "float32")))
+    q = l2_normalize(ops.cast(predictions, "float32"))
+    z = l2_normalize(ops.stop_gradient(ops.cast(targets, "float32")))
     others = (ops.sum(z, axis=0, keepdims=True) - z) / float(num_views - 1)
-    centroids = _normalize(others)
+    centroids = l2_normalize(others)
     return ops.mean(2.0 - 2.0 * ops.sum(q * centroids, axis=-1))

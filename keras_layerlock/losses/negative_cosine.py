@@ -1,5 +1,7 @@
 from keras import ops
 
+from keras_layerlock.utils.l2_normalize import l2_normalize
+
 
 def negative_cosine_loss(predictions, targets):
     """SimSiam's loss `2 (1 - p . z)`, with a stop-gradient on the targets.
@@ -28,8 +30,6 @@ def negative_cosine_loss(predictions, targets):
             "`predictions` and `targets` must be 2-D `(batch, dim)` of the same shape; "
             f"received {tuple(predictions.shape)} and {tuple(targets.shape)}."
         )
-    p = ops.cast(predictions, "float32")
-    z = ops.stop_gradient(ops.cast(targets, "float32"))
-    p = p / ops.sqrt(ops.maximum(ops.sum(ops.square(p), axis=-1, keepdims=True), 1e-12))
-    z = z / ops.sqrt(ops.maximum(ops.sum(ops.square(z), axis=-1, keepdims=True), 1e-12))
+    p = l2_normalize(ops.cast(predictions, "float32"))
+    z = l2_normalize(ops.stop_gradient(ops.cast(targets, "float32")))
     return ops.mean(2.0 * (1.0 - ops.sum(p * z, axis=-1)))

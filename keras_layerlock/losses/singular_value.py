@@ -1,5 +1,7 @@
 from keras import ops
 
+from keras_layerlock.utils.l2_normalize import l2_normalize
+
 
 def singular_value_loss(embeddings):
     """Minus the mean singular value of a batch of L2-normalised embeddings.
@@ -26,7 +28,5 @@ def singular_value_loss(embeddings):
     """
     if len(embeddings.shape) != 2:
         raise ValueError(f"`embeddings` must be `(N, D)`; received {tuple(embeddings.shape)}.")
-    e = ops.cast(embeddings, "float32")
-    e = e / ops.sqrt(ops.maximum(ops.sum(ops.square(e), axis=-1, keepdims=True), 1e-12))
-    singular_values = ops.svd(e, compute_uv=False)
+    singular_values = ops.svd(l2_normalize(ops.cast(embeddings, "float32")), compute_uv=False)
     return -ops.mean(singular_values)

@@ -66,10 +66,9 @@ def check_video_array(videos, name: str = "videos") -> None:
     check_video_dtype(videos, name)
     bad = non_finite_clips(videos)
     if len(bad):
-        shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
         raise ValueError(
             f"`{name}` holds NaN or Inf values in {len(bad)} of {len(videos)} clips "
-            f"(indices {shown}). One non-finite pixel turns every weight non-finite in "
+            f"(indices {format_indices(bad)}). One non-finite pixel turns every weight non-finite in "
             "training. Drop or repair those clips."
         )
     check_video_scale(videos, name)
@@ -82,16 +81,19 @@ def non_finite_clips(videos) -> np.ndarray:
     return np.flatnonzero(~np.isfinite(videos.reshape(len(videos), -1)).all(axis=1))
 
 
+def format_indices(indices, limit: int = 5) -> str:
+    """`"1, 4, 9, ..."`: the first `limit` indices, for error messages."""
+    return ", ".join(str(i) for i in indices[:limit]) + (", ..." if len(indices) > limit else "")
+
+
 def check_video_scale(videos, name: str = "videos") -> None:
     """Raises if a float NumPy array holds only whole numbers above 1 (frames
-    in 0-255 cast to float without scaling); non-finite values are ignored."""
+    in 0-255 cast to float without scaling). Expects finite values: its
+    callers drop or refuse the clips `non_finite_clips` names first."""
     if videos.size == 0 or not np.issubdtype(videos.dtype, np.floating):
         return
-    finite = videos if np.isfinite(videos).all() else videos[np.isfinite(videos)]
-    if finite.size == 0:
-        return
-    top = float(finite.max())
-    if top > 1.0 and np.array_equal(finite, np.round(finite)):
+    top = float(videos.max())
+    if top > 1.0 and np.array_equal(videos, np.round(videos)):
         raise ValueError(
             f"`{name}` holds only whole numbers up to {top:g}: frames in 0-255 cast to float "
             f"without scaling. {_FIX}"

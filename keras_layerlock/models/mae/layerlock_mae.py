@@ -301,15 +301,14 @@ class LayerLockMAE(PretrainingModel):
             num_predicted = max(1, int(round(num_masked * self.latent_loss_patch_fraction)))
             masked_ids = masked_ids[:, :num_predicted]
         predicted_positions = gather_positions(positions, masked_ids)
-        prefix = backbone.num_prefix_tokens
-        x = encoding["encoded"][:, prefix:]
+        x = backbone.patch_tokens(encoding["encoded"])
 
         if target > 0:
             # Targets: the frozen prefix again, on all tokens, up to block k.
             tokens = backbone.add_position_embedding(
                 backbone.patch_embedding.project(patches), positions
             )
-            blocks = [b[:, prefix:] for b in backbone.encode(
+            blocks = [backbone.patch_tokens(b) for b in backbone.encode(
                 ops.stop_gradient(tokens), positions, 0, target, training=False)]
             if self.target_mode == "all":
                 # Every block up to the target, side by side: the mean
@@ -344,7 +343,8 @@ class LayerLockMAE(PretrainingModel):
             tokens = backbone.add_position_embedding(
                 backbone.patch_embedding.project(patches), positions
             )
-            full = backbone.encode(tokens, positions, 0, self.online_latent_layer)[-1][:, prefix:]
+            full = backbone.patch_tokens(
+                backbone.encode(tokens, positions, 0, self.online_latent_layer)[-1])
             outputs["online_latent_predictions"] = self.latent_head(decoded)
             outputs["online_latent_targets"] = ops.stop_gradient(gather_tokens(full, masked_ids))
             if training:

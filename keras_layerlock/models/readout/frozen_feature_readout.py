@@ -198,9 +198,9 @@ class FrozenFeatureReadout(KerasHubTask):
         training = training and not self.freeze_backbone
         tokens, positions = self.backbone.embed(inputs, training=training)
         if self.feature_layer > 0:
-            tokens = self.backbone.encode(
+            tokens = self.backbone.patch_tokens(self.backbone.encode(
                 tokens, positions, 0, self.feature_layer, training=training
-            )[-1][:, self.backbone.num_prefix_tokens:]
+            )[-1])
         return ops.stop_gradient(tokens) if self.freeze_backbone else tokens
 
     def pooled_features(self, inputs, training=False):

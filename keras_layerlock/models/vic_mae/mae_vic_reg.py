@@ -4,6 +4,7 @@ from keras_layerlock.layers.mlp_head import MLPHead
 from keras_layerlock.losses.vicreg import vicreg_loss
 from keras_layerlock.models.vic_mae.mae_sim_siam import _require_class_token
 from keras_layerlock.models.vic_mae.two_view_mae import TwoViewMAE
+from keras_layerlock.utils.l2_normalize import l2_normalize
 
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
@@ -61,8 +62,7 @@ class MAEVICReg(TwoViewMAE):
         for name, encoded in (("first", first_encoded), ("second", second_encoded)):
             embedding = self.expander(encoded[:, 0], training=training)
             if self.normalize_embeddings:
-                embedding = embedding / keras.ops.sqrt(keras.ops.maximum(
-                    keras.ops.sum(keras.ops.square(embedding), axis=-1, keepdims=True), 1e-12))
+                embedding = l2_normalize(embedding)
             outputs[f"{name}_embedding"] = embedding
         return outputs
 

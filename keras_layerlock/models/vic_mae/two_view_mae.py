@@ -43,8 +43,8 @@ class TwoViewMAE(LayerLockMAE):
         global_loss_name = "my_loss"
 
         def global_outputs(self, first_encoded, second_encoded, training):
-            return {"first_embedding": ops.mean(self.patch_tokens(first_encoded), 1),
-                    "second_embedding": ops.mean(self.patch_tokens(second_encoded), 1)}
+            return {"first_embedding": ops.mean(self.backbone.patch_tokens(first_encoded), 1),
+                    "second_embedding": ops.mean(self.backbone.patch_tokens(second_encoded), 1)}
 
         def global_loss(self, outputs):
             return ops.mean(ops.square(outputs["first_embedding"] - outputs["second_embedding"]))
@@ -126,10 +126,6 @@ class TwoViewMAE(LayerLockMAE):
         return self.global_outputs(encoded, encoded, training)[self.global_embedding_key]
 
     global_embedding_key = "first_embedding"
-
-    def patch_tokens(self, encoded):
-        """The patch tokens of an encoder output (the class token left out)."""
-        return encoded[:, self.backbone.num_prefix_tokens:]
 
     def global_outputs(self, first_encoded, second_encoded, training):
         """Subclass hook: the embeddings the global loss compares (dict)."""

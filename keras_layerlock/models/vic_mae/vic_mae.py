@@ -84,7 +84,7 @@ class ViCMAE(TwoViewMAE):
     def global_outputs(self, first_encoded, second_encoded, training):
         embeddings = []
         for encoded in (first_encoded, second_encoded):
-            pooled = ops.mean(self.patch_tokens(encoded), axis=1)
+            pooled = ops.mean(self.backbone.patch_tokens(encoded), axis=1)
             embeddings.append(self.projector(pooled, training=training))
         return {"first_embedding": embeddings[0], "second_embedding": embeddings[1]}
 

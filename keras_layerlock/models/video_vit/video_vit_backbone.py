@@ -362,6 +362,14 @@ class VideoViTBackbone(Backbone):
         """Tokens `encode` puts before the patch tokens (the class token)."""
         return 1 if self.use_class_token else 0
 
+    def patch_tokens(self, encoded):
+        """The patch tokens of an `encode` output (the class token left out)."""
+        return encoded[:, self.num_prefix_tokens:]
+
+    def _class_tokens(self, batch_size, dtype):
+        """The class token for every clip: `(batch_size, 1, hidden_dim)`."""
+        return ops.broadcast_to(ops.cast(self.class_token, dtype), (batch_size, 1, self.hidden_dim))
+
     def encode(
         self,
         tokens,
@@ -403,10 +411,8 @@ class VideoViTBackbone(Backbone):
             )
         outputs, x = [], tokens
         if self.use_class_token and int(start_layer) == 0:
-            batch_size = ops.shape(tokens)[0]
-            prefix = ops.broadcast_to(ops.cast(self.class_token, tokens.dtype),
-                                      (batch_size, 1, self.hidden_dim))
-            x = ops.concatenate([prefix, tokens], axis=1)
+            x = ops.concatenate([self._class_tokens(ops.shape(tokens)[0], tokens.dtype), tokens],
+                                axis=1)
         if (self.use_class_token and attention_mask is not None
                 and len(attention_mask.shape) == 2 and attention_mask.shape[1] == x.shape[1] - 1):
             # A mask of the patch tokens alone: the class token is always valid.
@@ -478,16 +484,13 @@ class VideoViTBackbone(Backbone):
         tokens, positions = self.embed(inputs, training=training)
         deepest = max(indices)
         outputs = [tokens]
-        prefix = self.num_prefix_tokens
         class_outputs = []
         if self.use_class_token:
-            batch_size = ops.shape(tokens)[0]
-            class_outputs = [ops.broadcast_to(ops.cast(self.class_token, tokens.dtype),
-                                              (batch_size, 1, self.hidden_dim))[:, 0]]
+            class_outputs = [self._class_tokens(ops.shape(tokens)[0], tokens.dtype)[:, 0]]
         if deepest:
             encoded = self.encode(tokens, positions, 0, deepest, training=training)
-            outputs += [x[:, prefix:] for x in encoded]
-            class_outputs += [x[:, 0] for x in encoded] if prefix else []
+            outputs += [self.patch_tokens(x) for x in encoded]
+            class_outputs += [x[:, 0] for x in encoded] if self.use_class_token else []
         features = [outputs[i] for i in indices]
         if return_class_token:
             return features, [class_outputs[i] for i in indices]

@@ -445,7 +445,7 @@ class VJEPA(PretrainingModel):
                 ops.stop_gradient(teacher_tokens), positions, 0, self.num_teacher_blocks
             )
             # V-JEPA normalises the teacher's features without affine parameters.
-            features = features[-1][:, teacher.num_prefix_tokens:]
+            features = teacher.patch_tokens(features[-1])
             features = ops.stop_gradient(standardize_last_axis(features, epsilon=1e-5))
 
         tokens, _ = backbone.embed(inputs, training=training)
@@ -469,7 +469,7 @@ class VJEPA(PretrainingModel):
                     x, context_positions, num_frozen, self.num_encoder_layers,
                     attention_mask=context_valid, training=training,
                 )[-1]
-            x = x[:, backbone.num_prefix_tokens:]  # a class token, if any, predicts nothing
+            x = backbone.patch_tokens(x)  # a class token, if any, predicts nothing
             weight = ops.cast(context_valid, x.dtype)[:, :, None]
             outputs["context_embeddings"].append(
                 ops.sum(x * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1.0)
