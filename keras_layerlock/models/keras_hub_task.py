@@ -1,11 +1,13 @@
 import keras
 from keras_hub.models import Task
 
+from keras_layerlock.utils.keras_internals import SubclassedModelType
+from keras_layerlock.utils.keras_internals import load_task_preset
 from keras_layerlock.utils.preset_files import check_preset_directory
 from keras_layerlock.utils.preset_files import save_preset_atomically
 
 
-class KerasHubTask(Task):
+class KerasHubTask(Task, metaclass=SubclassedModelType):
     """A keras-hub `Task` that reads its inputs as `keras.Model` does.
 
     The base of every task model here (pretraining models and readouts):
@@ -36,9 +38,12 @@ class KerasHubTask(Task):
     def from_preset(cls, preset, load_weights=True, **kwargs):
         """keras-hub's `Task.from_preset`, after checking a local preset
         directory (valid JSON, the weight files it needs: a task preset
-        without `task.weights.h5` is an error, not random heads)."""
-        check_preset_directory(preset, load_weights, load_task_weights="num_classes" not in kwargs)
-        return super().from_preset(preset, load_weights=load_weights, **kwargs)
+        without `task.weights.h5` is an error, not random heads). A task
+        that takes any backbone (`MSBReg`) loads presets of keras-hub's
+        own backbones (a `ResNetBackbone`) too."""
+        load_task_weights = "num_classes" not in kwargs
+        check_preset_directory(preset, load_weights, load_task_weights=load_task_weights)
+        return load_task_preset(cls, preset, load_weights, load_task_weights, **kwargs)
 
     def save_to_preset(self, preset_dir, max_shard_size=10):
         """keras-hub's `Task.save_to_preset`, written to a temporary

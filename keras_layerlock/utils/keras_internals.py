@@ -33,6 +33,16 @@ What is used, and why:
 - `ProgbarLogger._maybe_init_progbar` and `Progbar._values`: Keras prints
   every log as a float and has no public hook for the format; LayerLock's
   integer state (`num_frozen_layers`, `target_layer`) is printed as ints.
+- `keras_hub.src.utils.preset_utils.get_preset_loader` (`load_task_preset`):
+  keras-hub's `Task.from_preset` looks for a task subclass made for the
+  preset's backbone class, and refuses a task such as `MSBReg` whose
+  preset holds another keras-hub backbone (a `ResNetBackbone`).
+- `keras.src.models.functional.Functional` and `keras.src.ops.function.Function`
+  (`SubclassedModelType`): building any functional keras-hub model (a
+  `ResNetBackbone`, an `ImageClassifier`) makes Keras rewrite the
+  `__bases__` of the keras-hub classes above it (`Backbone`, `Task`) to
+  derive from `Functional`; every subclassed model built on them in the
+  same process would then fail in `Functional.__init__`.
 """
 
 import keras
@@ -42,6 +52,35 @@ SUPPORTED_KERAS = (">=3.15", "<3.16")
 
 PRIVATE_OPTIMIZER_ATTRIBUTES = ("_var_key", "_trainable_variables", "_trainable_variables_indices",
                                 "_learning_rate", "_iterations", "_model_variables_moving_average")
+
+
+class SubclassedModelType(type):
+    """Metaclass of the library's subclassed keras-hub models: keeps
+    Keras' `Functional` out of their method resolution order.
+
+    Keras' `Model.__init__`, given functional arguments, injects
+    `Functional` into the bases of every class between the model built and
+    `keras.Model` (`inject_functional_model_class`); for keras-hub's
+    functional backbones and tasks, that is keras-hub's shared `Backbone` /
+    `Task`. Python then recomputes the order of every subclass, ours
+    included, through this `mro`, which leaves the two functional classes
+    out: a `VideoViTBackbone` or a pretraining model built after a
+    `ResNetBackbone` is the same subclassed model as before it.
+    """
+
+    def mro(cls):
+        from keras.src.models.functional import Functional
+        from keras.src.ops.function import Function
+
+        return [c for c in super().mro() if c not in (Functional, Function)]
+
+
+def load_task_preset(cls, preset, load_weights, load_task_weights, **kwargs):
+    """keras-hub's `Task.from_preset` for `cls` itself, whatever backbone
+    class the preset holds (its own `task.json` still picks the subclass)."""
+    from keras_hub.src.utils.preset_utils import get_preset_loader
+
+    return get_preset_loader(preset).load_task(cls, load_weights, load_task_weights, **kwargs)
 
 
 def register_keras_hub_preset(name, handle, metadata, backbone_cls):

@@ -15,6 +15,7 @@ from keras_layerlock.layers.tubelet_embedding import TubeletEmbedding
 from keras_layerlock.models.video_vit.video_vit_presets import VIDEO_VIT_PRESETS
 from keras_layerlock.models.video_vit.video_vit_presets import is_architecture_preset_weight_index
 from keras_layerlock.models.video_vit.video_vit_presets import register_architecture_presets
+from keras_layerlock.utils.keras_internals import SubclassedModelType
 from keras_layerlock.utils.preset_files import check_preset_directory
 from keras_layerlock.utils.preset_files import save_preset_atomically
 from keras_layerlock.utils.python_utils import classproperty
@@ -39,7 +40,7 @@ def _pair(size, name):
 
 
 @keras.saving.register_keras_serializable(package="keras_layerlock")
-class VideoViTBackbone(Backbone):
+class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
     """Video Vision Transformer that returns the features of every layer.
 
     A tubelet embedding, optional additive position embedding, and
