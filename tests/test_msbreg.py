@@ -92,3 +92,61 @@ def test_byol_fixes_its_views_and_regularisers():
         make(kl.BYOL, num_views=4)
     with pytest.raises(ValueError, match="num_views"):
         make(num_views=1)
+
+
+def test_msbreg_on_keras_hubs_resnet_18_and_subclassed_models_after_it(tmp_path):
+    """keras-hub's functional `ResNetBackbone` (ResNet-18's configuration,
+    no weights) trains under MSBReg and round trips through a preset, and
+    building it leaves the library's subclassed models working: Keras
+    rewrites keras-hub's shared `Backbone` base into a functional class
+    when a functional backbone is built."""
+    import keras_hub
+
+    resnet = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 128, 256, 512], stackwise_num_blocks=[2, 2, 2, 2],
+        stackwise_num_strides=[1, 2, 2, 2], block_type="basic_block",
+        use_pre_activation=False, image_shape=(32, 32, 3),
+    )
+    assert 11_000_000 < resnet.count_params() < 11_300_000  # ResNet-18 without its head
+    model = make(backbone=resnet)
+    model.compile(optimizer=kl.LARS(0.05))
+    history = model.fit(images(8), batch_size=4, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][-1])
+    preset = os.path.join(str(tmp_path), "preset")
+    model.save_to_preset(preset)
+    restored = kl.MSBReg.from_preset(preset)
+    assert type(restored.backbone) is keras_hub.models.ResNetBackbone
+    for a, b in zip(model.weights, restored.weights):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
+    # The library's subclassed backbone and task models still build and train.
+    vit = kl.VideoViTBackbone.from_preset("video_vit_micro", image_size=32)
+    assert not isinstance(vit, keras.src.models.functional.Functional)
+    vit_model = make(backbone=vit)
+    vit_model.compile(optimizer=kl.LARS(0.05))
+    assert np.isfinite(vit_model.fit(images(8), batch_size=4, epochs=1,
+                                     verbose=0).history["loss"][-1])
+
+
+def test_tfds_images_feed_msbreg_through_its_in_step_views():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=12):
+        train = kl.data.load_tfds_images("cifar10", "train", image_size=24, batch_size=4,
+                                         with_labels=False)
+        labelled = kl.data.load_tfds_images("cifar10", "test", image_size=16, batch_size=5)
+        images_24 = np.asarray(next(iter(train)))
+        images_16, labels = (np.asarray(t) for t in next(iter(labelled)))
+        model = make(backbone=keras.Sequential([keras.Input((24, 24, 3)),
+                                                keras.layers.Conv2D(8, 3, strides=2)]))
+        model.compile(optimizer=kl.LARS(0.05))
+        history = model.fit(train, epochs=1, verbose=0).history
+    assert images_24.shape == (4, 24, 24, 3) and images_24.dtype == np.float32
+    assert 0.0 <= images_24.min() and images_24.max() <= 1.0 and images_24.max() > 0.5
+    assert images_16.shape == (5, 16, 16, 3) and labels.shape == (5,)
+    assert labels.min() >= 0 and labels.max() < 10
+    assert np.isfinite(history["centroid_loss"][-1])
+    with pytest.raises(ValueError, match="image_key"):
+        kl.data.load_tfds_images("not_an_image_set", "train", image_size=8)
+    with pytest.raises(ValueError, match="image_size"):
+        kl.data.load_tfds_images("cifar10", "train", image_size=8.5)

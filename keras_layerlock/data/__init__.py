@@ -1,4 +1,4 @@
-"""Data: the built-in procedural 4D video suite and real video pipelines."""
+"""Data: the built-in procedural 4D video suite, real video pipelines and TFDS images."""
 
 from keras_layerlock.data.array_clip_dataset import ArrayClipDataset
 from keras_layerlock.data.procedural.load_procedural_task import load_procedural_task
@@ -9,6 +9,8 @@ from keras_layerlock.data.procedural.procedural_video_suite import depth_validit
 from keras_layerlock.data.procedural.scene import APPEARANCE_CLASSES
 from keras_layerlock.data.procedural.scene import DIFFICULTIES
 from keras_layerlock.data.procedural.scene import MOTION_CLASSES
+from keras_layerlock.data.tfds_images import TFDS_IMAGE_DATASETS
+from keras_layerlock.data.tfds_images import load_tfds_images
 from keras_layerlock.data.tfds_video import TFDS_VIDEO_DATASETS
 from keras_layerlock.data.tfds_video import load_tfds_video
 from keras_layerlock.data.video_augmentation import VideoClipSampler
