@@ -64,4 +64,5 @@ from keras_layerlock.models import video_vit_parameter_count
 from keras_layerlock.optimizers import LARS
 from keras_layerlock.optimizers import LayerwiseDecayAdamW
 from keras_layerlock.optimizers import layerwise_learning_rate_multipliers
+from keras_layerlock.utils import load_model
 from keras_layerlock.version import __version__

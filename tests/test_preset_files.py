@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+from testing_utils import to_numpy
 
 import keras_layerlock as kl
 
@@ -78,3 +79,29 @@ def test_saving_over_a_preset_replaces_it(tmp_path):
     assert kl.VideoViTBackbone.from_preset(path).hidden_dim == 32
     assert sorted(os.listdir(tmp_path)) == ["preset"]
     shutil.rmtree(path)
+
+
+def test_a_damaged_keras_file_is_named_with_what_is_wrong(tmp_path):
+    """Keras' own `load_model` says "File not found" for a file cut short."""
+    model = kl.LayerLockMAE(kl.VideoViTBackbone.from_preset("video_vit_micro"),
+                            num_decoder_layers=1, seed=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = kl.load_model(path)
+    assert type(restored) is kl.LayerLockMAE
+    for a, b in zip(model.weights, restored.weights):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
+    data = open(path, "rb").read()
+    cut = str(tmp_path / "cut.keras")
+    with open(cut, "wb") as f:
+        f.write(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.keras \([\d,]+ bytes\) is not a complete"):
+        kl.load_model(cut)
+    empty = str(tmp_path / "empty.keras")
+    open(empty, "wb").close()
+    with pytest.raises(ValueError, match="empty"):
+        kl.load_model(empty)
+    with pytest.raises(FileNotFoundError, match="missing.keras"):
+        kl.load_model(str(tmp_path / "missing.keras"))
+    with pytest.raises(ValueError, match="from_preset"):
+        kl.load_model(str(tmp_path))

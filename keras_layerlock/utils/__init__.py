@@ -1,3 +1,4 @@
+from keras_layerlock.utils.load_model import load_model
 from keras_layerlock.utils.video_patches import gather_positions
 from keras_layerlock.utils.video_patches import gather_tokens
 from keras_layerlock.utils.video_patches import grid_positions
