@@ -102,13 +102,8 @@ def test_msbreg_on_keras_hubs_resnet_18_and_subclassed_models_after_it(tmp_path)
     when a functional backbone is built."""
     import keras_hub
 
-    resnet = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64], input_conv_kernel_sizes=[7],
-        stackwise_num_filters=[64, 128, 256, 512], stackwise_num_blocks=[2, 2, 2, 2],
-        stackwise_num_strides=[1, 2, 2, 2], block_type="basic_block",
-        use_pre_activation=False, image_shape=(32, 32, 3),
-    )
-    assert 11_000_000 < resnet.count_params() < 11_300_000  # ResNet-18 without its head
+    resnet = kl.models.resnet_backbone(18, image_shape=(32, 32, 3))
+    assert 11_150_000 < resnet.count_params() < 11_200_000  # ResNet-18 without its head
     model = make(backbone=resnet)
     model.compile(optimizer=kl.LARS(0.05))
     history = model.fit(images(8), batch_size=4, epochs=1, verbose=0).history
@@ -150,3 +145,25 @@ def test_tfds_images_feed_msbreg_through_its_in_step_views():
         kl.data.load_tfds_images("not_an_image_set", "train", image_size=8)
     with pytest.raises(ValueError, match="image_size"):
         kl.data.load_tfds_images("cifar10", "train", image_size=8.5)
+
+
+def test_collapse_monitor_measures_the_online_projections():
+    model = make(kl.BYOL, head_normalization="layer")
+    model.compile(optimizer=kl.LARS(0.05))
+    probe = images(8, seed=1)
+    monitor = kl.CollapseMonitor(probe, verbose=0)
+    history = model.fit(images(16), batch_size=8, epochs=2, verbose=0,
+                        callbacks=[monitor]).history
+    expected = kl.feature_collapse_statistics(to_numpy(model.project(probe)))
+    assert len(history["feature_std"]) == 2
+    np.testing.assert_allclose(history["feature_std"][-1],
+                               float(to_numpy(expected["feature_std"])), rtol=1e-5)
+    assert monitor.features(model).shape == (8, 16)
+
+
+def test_resnet_configurations_have_the_papers_sizes():
+    resnet_50 = kl.models.resnet_backbone(50, image_shape=(32, 32, 3))
+    assert 23_450_000 < resnet_50.count_params() < 23_600_000  # ResNet-50 without its head
+    assert tuple(resnet_50(np.zeros((1, 32, 32, 3), "float32")).shape) == (1, 1, 1, 2048)
+    with pytest.raises(ValueError, match="depth"):
+        kl.models.resnet_backbone(20)

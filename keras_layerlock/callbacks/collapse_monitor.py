@@ -23,6 +23,11 @@ class CollapseMonitor(keras.callbacks.Callback):
       (0 when collapsed, about `1 / sqrt(d)` when spread out);
     - `effective_rank`: exp-entropy of the normalised singular values.
 
+    A model with a `project(images)` method (`MSBReg`, `BYOL`: any image
+    backbone, no token depth) is measured on what it returns, its online
+    projections, instead of backbone features; `layer` and `pooling` do
+    not apply to it.
+
     It warns when the effective rank falls below `min_rank_fraction` of
     its maximum, or below `(1 - max_relative_drop)` of the best value seen
     in this run (and likewise for `feature_std`). Place it before
@@ -77,7 +82,14 @@ class CollapseMonitor(keras.callbacks.Callback):
         self._best = {}
 
     def features(self, model):
-        """Probe features of `model`'s backbone at the monitored depth."""
+        """Probe features of `model`'s backbone at the monitored depth, or
+        its projections when it has a `project` method."""
+        if callable(getattr(model, "project", None)):
+            return np.concatenate([
+                keras.ops.convert_to_numpy(model.project(
+                    self.probe_videos[i:i + self.batch_size]))
+                for i in range(0, len(self.probe_videos), self.batch_size)
+            ])
         layer = self.layer if self.layer is not None else getattr(
             model, "num_encoder_layers", model.backbone.num_layers
         )

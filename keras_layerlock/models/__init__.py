@@ -2,6 +2,7 @@ from keras_layerlock.models.keras_hub_task import KerasHubTask
 from keras_layerlock.models.mae.layerlock_mae import LayerLockMAE
 from keras_layerlock.models.msbreg.msbreg import BYOL
 from keras_layerlock.models.msbreg.msbreg import MSBReg
+from keras_layerlock.models.msbreg.resnet_backbone import resnet_backbone
 from keras_layerlock.models.pretraining.ema_teacher import EMATeacher
 from keras_layerlock.models.pretraining.pretraining_model import LayerLockModel
 from keras_layerlock.models.pretraining.pretraining_model import PretrainingModel

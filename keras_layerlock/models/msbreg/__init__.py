@@ -1,0 +1,2 @@
+from keras_layerlock.models.msbreg.resnet_backbone import RESNET_DEPTHS
+from keras_layerlock.models.msbreg.resnet_backbone import resnet_backbone

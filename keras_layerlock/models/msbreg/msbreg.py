@@ -161,14 +161,19 @@ class MSBReg(KerasHubTask):
         predictions, targets = [], []
         for k in range(self.num_views):
             view = views[k]
-            projection = self.projector(global_features(self.backbone, view, training),
-                                        training=training)
-            predictions.append(self.predictor(projection, training=training))
+            predictions.append(self.predictor(self.project(view, training), training=training))
             target = self.target_projector(
                 global_features(self.target_backbone, view, False), training=False)
             targets.append(ops.stop_gradient(target))
         return {"predictions": ops.stack(predictions), "targets": ops.stack(targets),
                 "views": views}
+
+    def project(self, images, training=False):
+        """Online projections `(B, projection_dim)` of images as they are
+        (no views): the embedding whose collapse BYOL with LayerNorm heads
+        shows, and what `CollapseMonitor` measures for this model."""
+        return self.projector(global_features(self.backbone, images, training),
+                              training=training)
 
     def brownian_direction(self):
         """A fresh Gaussian direction `(projection_dim,)`, drawn from the
