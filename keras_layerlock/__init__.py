@@ -5,6 +5,7 @@ implementation detail.
 """
 
 from keras_layerlock import callbacks
+from keras_layerlock import converters
 from keras_layerlock import data
 from keras_layerlock import evaluation
 from keras_layerlock import layerlock

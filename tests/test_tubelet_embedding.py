@@ -60,3 +60,23 @@ def test_serialization(tmp_path):
     model = keras.Model(inputs, layer(inputs))
     videos = np.random.default_rng(2).random((2, 4, 16, 16, 3), dtype="float32")
     keras_file_round_trip(model, tmp_path, videos)
+
+
+def test_input_statistics_standardise_the_tubelets_before_the_projection():
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    plain = TubeletEmbedding(8, patch_size=(2, 4, 4))
+    standardising = TubeletEmbedding(8, patch_size=(2, 4, 4), input_mean=mean, input_std=std)
+    videos = np.random.default_rng(0).random((2, 4, 8, 8, 3)).astype("float32")
+    plain.build(videos.shape)
+    standardising.build(videos.shape)
+    standardising.set_weights(plain.get_weights())
+    expected = to_numpy(plain((videos - np.array(mean, "float32")) / np.array(std, "float32")))
+    np.testing.assert_allclose(to_numpy(standardising(videos)), expected, rtol=1e-5, atol=1e-5)
+    restored = TubeletEmbedding.from_config(standardising.get_config())
+    assert restored.input_mean == mean and restored.input_std == std
+    with pytest.raises(ValueError, match="one value per channel"):
+        TubeletEmbedding(8, input_mean=(0.5, 0.5), input_std=(0.2, 0.2))
+    with pytest.raises(ValueError, match="both"):
+        TubeletEmbedding(8, input_mean=mean)
+    with pytest.raises(ValueError, match="positive"):
+        TubeletEmbedding(8, input_mean=mean, input_std=(0.2, 0.0, 0.2))

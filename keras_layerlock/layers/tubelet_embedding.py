@@ -29,6 +29,13 @@ class TubeletEmbedding(keras.layers.Layer):
         kernel_initializer: initializer for the projection. Defaults to
             `"glorot_uniform"` over the flattened tubelet (the xavier-uniform
             initialisation of MAE's patch embedding).
+        input_mean, input_std: None (default) or one float per channel.
+            The tubelets are standardised as `(x - input_mean) / input_std`
+            before the projection: released models that expect ImageNet
+            statistics (V-JEPA 2, VideoMAE: mean `(0.485, 0.456, 0.406)`,
+            std `(0.229, 0.224, 0.225)` on [0, 1] pixels) then take this
+            library's [0, 1] videos as they are, and the convention travels
+            with the layer's config (and so with a preset).
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -53,6 +60,8 @@ class TubeletEmbedding(keras.layers.Layer):
         num_channels=3,
         use_bias=True,
         kernel_initializer="glorot_uniform",
+        input_mean=None,
+        input_std=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -65,6 +74,15 @@ class TubeletEmbedding(keras.layers.Layer):
         self.num_channels = int(num_channels)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.input_mean = _channel_values(input_mean, "input_mean", self.num_channels)
+        self.input_std = _channel_values(input_std, "input_std", self.num_channels)
+        if (self.input_mean is None) != (self.input_std is None):
+            raise ValueError(
+                "Pass both `input_mean` and `input_std` (one value per channel) or neither; "
+                f"received input_mean={input_mean!r}, input_std={input_std!r}."
+            )
+        if self.input_std is not None and min(self.input_std) <= 0:
+            raise ValueError(f"`input_std` must be positive; received {input_std!r}.")
 
     @property
     def patch_dim(self):
@@ -95,7 +113,14 @@ class TubeletEmbedding(keras.layers.Layer):
         embed only the visible tubelets.
         """
         kernel = ops.reshape(self.kernel, (self.patch_dim, self.hidden_dim))
-        tokens = ops.matmul(ops.cast(patches, self.compute_dtype), kernel)
+        patches = ops.cast(patches, self.compute_dtype)
+        if self.input_mean is not None:
+            # A tubelet is flattened as (t, p_h, p_w, C): channel i % C.
+            repeats = self.patch_dim // self.num_channels
+            mean = ops.tile(ops.convert_to_tensor(self.input_mean, self.compute_dtype), repeats)
+            std = ops.tile(ops.convert_to_tensor(self.input_std, self.compute_dtype), repeats)
+            patches = (patches - mean) / std
+        tokens = ops.matmul(patches, kernel)
         if self.bias is not None:
             tokens = tokens + self.bias
         return tokens
@@ -119,9 +144,22 @@ class TubeletEmbedding(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
+                "input_mean": self.input_mean,
+                "input_std": self.input_std,
             }
         )
         return config
+
+
+def _channel_values(values, name, num_channels):
+    """One float per channel, or None."""
+    if values is None:
+        return None
+    values = tuple(float(v) for v in values)
+    if len(values) != num_channels:
+        raise ValueError(f"`{name}` needs one value per channel ({num_channels}); received "
+                         f"{len(values)}: {values}.")
+    return values
 
 
 class _FlattenedFanInitializer(keras.initializers.Initializer):

@@ -121,6 +121,11 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
             readouts still see the patch tokens alone;
             `forward_intermediates(..., return_class_token=True)` gives it.
             Defaults to False.
+        input_mean, input_std: None (default: the [0, 1] videos go into
+            the patch projection as they are) or one float per channel:
+            the tubelets are standardised first (see `TubeletEmbedding`).
+            Converted models set the statistics their publisher trained
+            with, so they take [0, 1] videos like every other model here.
         output_layers: what a call returns. None (default): the list of
             every layer's tokens, `num_layers + 1` tensors. An int: that
             layer's tokens alone (e.g. `-1`, the last block; what a ViT-L
@@ -172,6 +177,8 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
         attention_dropout: float = 0.0,
         output_layers: int | list[int] | None = None,
         use_class_token: bool = False,
+        input_mean: tuple[float, ...] | None = None,
+        input_std: tuple[float, ...] | None = None,
         dtype=None,
         **kwargs,
     ):
@@ -237,6 +244,8 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
             self.hidden_dim,
             patch_size=patch_size,
             num_channels=self.num_channels,
+            input_mean=input_mean,
+            input_std=input_std,
             dtype=policy,
             name="patch_embedding",
         )
@@ -539,6 +548,8 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
                 "attention_dropout": self.attention_dropout,
                 "output_layers": self.output_layers,
                 "use_class_token": self.use_class_token,
+                "input_mean": self.patch_embedding.input_mean,
+                "input_std": self.patch_embedding.input_std,
             }
         )
         return config

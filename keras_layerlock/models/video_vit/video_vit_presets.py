@@ -7,7 +7,8 @@ generic `video_vit_*` presets use LayerLock's 4DS defaults: patch
 `(2, 16, 16)`, 16 x 224 x 224 clips, 3-D RoPE after the first LayerNorm.
 The `4ds_*` presets also use the tanh GELU of their Flax implementation;
 `vjepa_vit_l` is the V-JEPA encoder of LayerLock's V-JEPA runs (learned
-position embeddings, final LayerNorm); `vjepa2_vit_l` uses V-JEPA 2's RoPE.
+position embeddings, final LayerNorm); the `vjepa2_*` presets are V-JEPA 2's encoders (its RoPE, its input
+statistics).
 None of these presets carries weights; `register_preset` adds trained ones
 (a preset directory or a `kaggle://` / `hf://` handle) under a name.
 
@@ -131,19 +132,35 @@ VIDEO_VIT_PRESETS.update(
             ),
             paper_params={"vjepa": 235e6, "layerlock": 303e6},
         ),
-        "vjepa2_vit_l": _entry(
-            "V-JEPA 2 ViT-L/16 encoder layout (per-head 3-D RoPE on queries "
-            "and keys, 256 x 256 clips, final LayerNorm).",
-            _config(
-                "l",
-                image_size=256,
-                position_encoding="rope3d_vjepa2",
-                rope_placement="qk",
-                use_final_norm=True,
-            ),
-        ),
     }
 )
+# V-JEPA 2 (Assran et al., 2025; facebookresearch/vjepa2): per-head 3-D RoPE
+# on queries and keys, final LayerNorm, ImageNet statistics on the input;
+# `keras_layerlock.converters` loads the released checkpoints into these.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_VJEPA2_SIZES = {
+    # name: (hidden_dim, num_layers, intermediate_dim, num_heads, image_size, label)
+    "vjepa2_vit_l": (1024, 24, 4096, 16, 256, "ViT-L/16"),
+    "vjepa2_vit_h": (1280, 32, 5120, 16, 256, "ViT-H/16"),
+    "vjepa2_vit_g": (1408, 40, 6144, 22, 256, "ViT-g/16"),
+    "vjepa2_vit_g_384": (1408, 40, 6144, 22, 384, "ViT-g/16 at 384 x 384"),
+}
+VIDEO_VIT_PRESETS.update({
+    name: _entry(
+        f"V-JEPA 2 {label} encoder layout (per-head 3-D RoPE on queries and keys, "
+        f"{size} x {size} clips, final LayerNorm, ImageNet input statistics).",
+        {
+            "hidden_dim": hidden_dim, "num_layers": num_layers, "num_heads": num_heads,
+            "intermediate_dim": intermediate_dim, "patch_size": (2, 16, 16),
+            "num_frames": 16, "image_size": size, "position_encoding": "rope3d_vjepa2",
+            "rope_placement": "qk", "use_final_norm": True,
+            "input_mean": IMAGENET_MEAN, "input_std": IMAGENET_STD,
+        },
+    )
+    for name, (hidden_dim, num_layers, intermediate_dim, num_heads, size, label)
+    in _VJEPA2_SIZES.items()
+})
 
 
 def register_preset(name: str, handle: str, description: str, overwrite: bool = False) -> None:

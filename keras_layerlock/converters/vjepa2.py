@@ -1,0 +1,275 @@
+"""V-JEPA 2 encoders: the official `.pt` checkpoints and `transformers`'
+`VJEPA2Model` state dicts.
+
+Facts the mapping rests on (facebookresearch/vjepa2,
+`src/models/vision_transformer.py` and `src/models/utils/modules.py`;
+`transformers.models.vjepa2`):
+
+- official keys: `patch_embed.proj` (a `Conv3d`, weight `(D, C, t, p, p)`),
+  `blocks.{i}.norm1`, `blocks.{i}.attn.qkv` (query | key | value stacked on
+  the output axis), `blocks.{i}.attn.proj`, `blocks.{i}.norm2`,
+  `blocks.{i}.mlp.fc1` / `fc2`, `norm`; the state dicts `encoder`,
+  `target_encoder` and `predictor` carry a `module.backbone.` prefix, and
+  the released evaluations use `target_encoder`;
+- `transformers` keys: `encoder.embeddings.patch_embeddings.proj`,
+  `encoder.layer.{i}.{norm1, attention.query / key / value / proj, norm2,
+  mlp.fc1 / fc2}`, `encoder.layernorm`;
+- per-head 3-D RoPE on queries and keys whose frequency table is
+  duplicated with `repeat` (the library's `rope3d_vjepa2` with
+  `vjepa2_frequency_quirk=True`), exact GELU, LayerNorm epsilon 1e-6, a
+  final LayerNorm, ImageNet mean / std on the input.
+"""
+
+import json
+import os
+import re
+
+import numpy as np
+
+from keras_layerlock.converters.checkpoint_files import read_checkpoint
+from keras_layerlock.converters.checkpoint_files import strip_prefix
+from keras_layerlock.converters.strict_assignment import CheckpointMismatchError
+from keras_layerlock.converters.strict_assignment import assign_strictly
+from keras_layerlock.models.video_vit.video_vit_presets import IMAGENET_MEAN
+from keras_layerlock.models.video_vit.video_vit_presets import IMAGENET_STD
+
+# Heads of the released encoders by width (ViT-L, ViT-H, ViT-g); the
+# weights do not say how many heads there are.
+VJEPA2_NUM_HEADS = {1024: 16, 1280: 16, 1408: 22}
+OFFICIAL_COMPONENTS = ("target_encoder", "encoder")
+# `VJEPA2Model` / `VJEPA2ForVideoClassification` parts other than the
+# encoder: known, and left out of an encoder conversion.
+TRANSFORMERS_OTHER_COMPONENTS = ("predictor.", "pooler.", "classifier.")
+TRANSFORMERS_ACTIVATIONS = {"gelu": "gelu", "gelu_pytorch_tanh": "gelu_approximate",
+                            "gelu_new": "gelu_approximate"}
+
+
+def _transpose_conv3d(weight):
+    """`Conv3d` weight `(D, C, t, p, p)` -> tubelet kernel `(t, p, p, C, D)`."""
+    return np.transpose(weight, (2, 3, 4, 1, 0))
+
+
+def _transpose(weight):
+    return np.transpose(weight)
+
+
+def _same(value):
+    return value
+
+
+def _concatenated_kernel(query, key, value):
+    return np.concatenate([query, key, value], axis=0).T
+
+
+def _concatenated_bias(query, key, value):
+    return np.concatenate([query, key, value], axis=0)
+
+
+def backbone_config(state, patch_key, block_pattern, fc1_key, qkv_bias_keys, final_norm_key,
+                    num_heads=None, **overrides):
+    """The `VideoViTBackbone` config a V-JEPA 2 encoder's weights describe."""
+    if patch_key not in state:
+        raise CheckpointMismatchError(
+            f"missing key {patch_key!r}: this is not a V-JEPA 2 encoder state dict (its keys "
+            f"begin {sorted(state)[:5]})."
+        )
+    weight = np.asarray(state[patch_key])
+    if weight.ndim != 5:
+        raise CheckpointMismatchError(
+            f"mis-shaped key {patch_key!r} {weight.shape}: a V-JEPA 2 video encoder has a "
+            "Conv3d patch embedding (D, C, t, p, p)."
+        )
+    hidden_dim, num_channels, tubelet, patch_h, patch_w = (int(d) for d in weight.shape)
+    blocks = {int(m.group(1)) for key in state if (m := re.match(block_pattern, key))}
+    if not blocks or sorted(blocks) != list(range(len(blocks))):
+        raise CheckpointMismatchError(
+            f"the blocks of this checkpoint are not numbered 0 ... n - 1 (found {sorted(blocks)})."
+        )
+    if num_heads is None:
+        if hidden_dim not in VJEPA2_NUM_HEADS:
+            raise ValueError(
+                f"A V-JEPA 2 encoder {hidden_dim} wide is not one of the released sizes "
+                f"{sorted(VJEPA2_NUM_HEADS)}, and the weights do not give the number of heads: "
+                "pass `num_heads`."
+            )
+        num_heads = VJEPA2_NUM_HEADS[hidden_dim]
+    config = {
+        "hidden_dim": hidden_dim,
+        "num_layers": len(blocks),
+        "num_heads": int(num_heads),
+        "intermediate_dim": int(np.asarray(state[fc1_key.format(0)]).shape[0]),
+        "patch_size": (tubelet, patch_h, patch_w),
+        "num_frames": 16,
+        "image_size": 256,
+        "num_channels": num_channels,
+        "position_encoding": "rope3d_vjepa2",
+        "rope_placement": "qk",
+        "vjepa2_frequency_quirk": True,
+        # Any block with a bias means all have one (a lost bias is then named).
+        "use_qkv_bias": any(key.format(i) in state for key in qkv_bias_keys for i in blocks),
+        "use_final_norm": final_norm_key in state,
+        "activation": "gelu",
+        "layer_norm_epsilon": 1e-6,
+        "input_mean": IMAGENET_MEAN,
+        "input_std": IMAGENET_STD,
+    }
+    config.update(overrides)
+    return config
+
+
+def _block_mapping(backbone, names, qkv):
+    """`(keys, variable, transform)` for every block; `names` maps the
+    library's sub-layer to the checkpoint's key of block `{i}`."""
+    mapping = []
+    for i, block in enumerate(backbone.transformer_layers):
+        for layer, key in (("attention_norm", names["norm1"]), ("mlp_norm", names["norm2"])):
+            norm = getattr(block, layer)
+            mapping += [((key.format(i) + ".weight",), norm.gamma, _same),
+                        ((key.format(i) + ".bias",), norm.beta, _same)]
+        mapping += qkv(i, block)
+        for layer, key in (("attention_output", names["proj"]),
+                           ("mlp_intermediate", names["fc1"]), ("mlp_output", names["fc2"])):
+            dense = getattr(block, layer)
+            mapping += [((key.format(i) + ".weight",), dense.kernel, _transpose),
+                        ((key.format(i) + ".bias",), dense.bias, _same)]
+    return mapping
+
+
+def _embedding_and_norm_mapping(backbone, patch, final_norm):
+    mapping = [((patch + ".weight",), backbone.patch_embedding.kernel, _transpose_conv3d),
+               ((patch + ".bias",), backbone.patch_embedding.bias, _same)]
+    if backbone.final_norm is not None:
+        mapping += [((final_norm + ".weight",), backbone.final_norm.gamma, _same),
+                    ((final_norm + ".bias",), backbone.final_norm.beta, _same)]
+    return mapping
+
+
+def official_encoder_state(checkpoint, component=None):
+    """The encoder state dict of an official V-JEPA 2 checkpoint, prefixes
+    removed, and the component it came from."""
+    if "patch_embed.proj.weight" in strip_prefix(checkpoint, ("module.backbone.", "module.",
+                                                             "backbone.")):
+        if component is not None:
+            raise ValueError(f"`component={component!r}` was given, but this file holds one "
+                             "bare encoder state dict.")
+        return strip_prefix(checkpoint, ("module.backbone.", "module.", "backbone.")), "encoder"
+    components = [c for c in OFFICIAL_COMPONENTS if isinstance(checkpoint.get(c), dict)]
+    component = component or (components[0] if components else None)
+    if component not in checkpoint or not isinstance(checkpoint.get(component), dict):
+        raise CheckpointMismatchError(
+            f"The checkpoint has no {component!r} state dict; its top-level keys are "
+            f"{sorted(checkpoint)}. V-JEPA 2 checkpoints hold 'encoder', 'target_encoder' and "
+            "'predictor'."
+        )
+    return strip_prefix(checkpoint[component], ("module.backbone.", "module.", "backbone.")), \
+        component
+
+
+def convert_vjepa2(source, component=None, num_heads=None, **config_overrides):
+    """A `VideoViTBackbone` holding an official V-JEPA 2 encoder.
+
+    Args:
+        source: path of the `.pt` checkpoint (or its loaded dict).
+        component: `"target_encoder"` (default: what the released
+            evaluations use) or `"encoder"`.
+        num_heads: int; defaults to the released model of that width (16
+            for ViT-L and ViT-H, 22 for ViT-g).
+        **config_overrides: backbone arguments to set (`num_frames`,
+            `image_size`: nominal sizes; the RoPE takes any).
+
+    Returns:
+        `VideoViTBackbone`, every weight from the checkpoint.
+    """
+    from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
+
+    state, component = official_encoder_state(read_checkpoint(source), component)
+    config = backbone_config(state, "patch_embed.proj.weight", r"blocks\.(\d+)\.",
+                             "blocks.{}.mlp.fc1.weight", ("blocks.{}.attn.qkv.bias",),
+                             "norm.weight", num_heads, **config_overrides)
+    backbone = VideoViTBackbone(**config)
+
+    def qkv(i, block):
+        mapping = [((f"blocks.{i}.attn.qkv.weight",), block.qkv.kernel, _transpose)]
+        if block.qkv.bias is not None:
+            mapping.append(((f"blocks.{i}.attn.qkv.bias",), block.qkv.bias, _same))
+        return mapping
+
+    names = {"norm1": "blocks.{}.norm1", "norm2": "blocks.{}.norm2",
+             "proj": "blocks.{}.attn.proj", "fc1": "blocks.{}.mlp.fc1",
+             "fc2": "blocks.{}.mlp.fc2"}
+    mapping = _embedding_and_norm_mapping(backbone, "patch_embed.proj", "norm")
+    mapping += _block_mapping(backbone, names, qkv)
+    assign_strictly(state, mapping, f"V-JEPA 2 {component}")
+    return backbone
+
+
+def convert_vjepa2_transformers(source, num_heads=None, **config_overrides):
+    """A `VideoViTBackbone` holding the encoder of a `transformers`
+    `VJEPA2Model` (or `VJEPA2ForVideoClassification`) state dict.
+
+    Args:
+        source: a Hugging Face model folder (`config.json` beside
+            `model.safetensors` / `pytorch_model.bin`; the number of heads,
+            crop size, frames and LayerNorm epsilon are read from it), a
+            weights file, or a `state_dict()`.
+        num_heads: int; from `config.json` when there is one, else the
+            released model of that width.
+        **config_overrides: backbone arguments to set.
+
+    Returns:
+        `VideoViTBackbone`. The predictor and a classification head's
+        pooler are not part of the encoder and are left out.
+    """
+    from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
+
+    state = {k[len("vjepa2."):] if k.startswith("vjepa2.") else k: v
+             for k, v in read_checkpoint(source).items()}
+    hf_config = _transformers_config(source)
+    if hf_config:
+        num_heads = num_heads or hf_config.get("num_attention_heads")
+        activation = hf_config.get("hidden_act", "gelu")
+        if activation not in TRANSFORMERS_ACTIVATIONS:
+            raise ValueError(f"config.json's hidden_act={activation!r} has no counterpart here; "
+                             f"known: {sorted(TRANSFORMERS_ACTIVATIONS)}.")
+        config_overrides = {
+            "activation": TRANSFORMERS_ACTIVATIONS[activation],
+            "num_frames": hf_config.get("frames_per_clip", 16),
+            "image_size": hf_config.get("crop_size", 256),
+            "layer_norm_epsilon": hf_config.get("layer_norm_eps", 1e-6),
+            **config_overrides,
+        }
+    state = {k: v for k, v in state.items() if not k.startswith(TRANSFORMERS_OTHER_COMPONENTS)}
+    layer = "encoder.layer.{}"
+    config = backbone_config(
+        state, "encoder.embeddings.patch_embeddings.proj.weight", r"encoder\.layer\.(\d+)\.",
+        layer + ".mlp.fc1.weight",
+        tuple(layer + f".attention.{n}.bias" for n in ("query", "key", "value")),
+        "encoder.layernorm.weight", num_heads, **config_overrides)
+    backbone = VideoViTBackbone(**config)
+
+    def qkv(i, block):
+        keys = tuple(f"encoder.layer.{i}.attention.{n}" for n in ("query", "key", "value"))
+        mapping = [(tuple(k + ".weight" for k in keys), block.qkv.kernel, _concatenated_kernel)]
+        if block.qkv.bias is not None:
+            mapping.append((tuple(k + ".bias" for k in keys), block.qkv.bias,
+                            _concatenated_bias))
+        return mapping
+
+    names = {"norm1": layer + ".norm1", "norm2": layer + ".norm2",
+             "proj": layer + ".attention.proj", "fc1": layer + ".mlp.fc1",
+             "fc2": layer + ".mlp.fc2"}
+    mapping = _embedding_and_norm_mapping(
+        backbone, "encoder.embeddings.patch_embeddings.proj", "encoder.layernorm")
+    mapping += _block_mapping(backbone, names, qkv)
+    assign_strictly(state, mapping, "transformers VJEPA2Model encoder")
+    return backbone
+
+
+def _transformers_config(source):
+    if isinstance(source, (str, os.PathLike)):
+        folder = source if os.path.isdir(source) else os.path.dirname(os.fspath(source))
+        path = os.path.join(folder, "config.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+    return {}

@@ -1,0 +1,153 @@
+"""Converters: V-JEPA 2 checkpoints, official and `transformers`, strictly
+loaded and checked against `transformers`' independent `VJEPA2Model`."""
+
+import numpy as np
+import pytest
+from testing_utils import to_numpy
+
+import keras_layerlock as kl
+from keras_layerlock.converters import CheckpointMismatchError
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+MEAN = np.array([0.485, 0.456, 0.406], "float32")
+STD = np.array([0.229, 0.224, 0.225], "float32")
+
+
+def hf_model(seed=0):
+    """A small random `VJEPA2Model`: 48 wide, 2 heads (24-channel heads, so
+    every RoPE axis rotates 8 channels), 2 blocks, 4 x 16 x 16 clips."""
+    config = transformers.VJEPA2Config(
+        patch_size=4, crop_size=16, frames_per_clip=4, tubelet_size=2, hidden_size=48,
+        num_attention_heads=2, num_hidden_layers=2, mlp_ratio=4.0, pred_hidden_size=24,
+        pred_num_attention_heads=2, pred_num_hidden_layers=1, pred_num_mask_tokens=2)
+    torch.manual_seed(seed)
+    model = transformers.VJEPA2Model(config).eval()
+    with torch.no_grad():  # non-trivial norms and biases, so a mix-up shows
+        for name, parameter in model.named_parameters():
+            if name.endswith("bias") or "norm" in name:
+                parameter.add_(0.1 * torch.randn_like(parameter))
+    return model
+
+
+def hf_layers(model, videos):
+    """Embedded tokens, each block's output and the final-normed output of
+    `transformers`' model on [0, 1] videos (it takes ImageNet-standardised
+    `(B, T, C, H, W)`)."""
+    pixels = torch.from_numpy(np.transpose((videos - MEAN) / STD, (0, 1, 4, 2, 3)))
+    with torch.no_grad():
+        out = model(pixels, skip_predictor=True, output_hidden_states=True)
+    return [h.numpy() for h in out.hidden_states], out.last_hidden_state.numpy()
+
+
+def official_state(model):
+    """The same encoder as an official V-JEPA 2 checkpoint's state dict."""
+    hf = {k: v for k, v in model.state_dict().items() if k.startswith("encoder.")}
+    state = {"patch_embed.proj.weight": hf["encoder.embeddings.patch_embeddings.proj.weight"],
+             "patch_embed.proj.bias": hf["encoder.embeddings.patch_embeddings.proj.bias"],
+             "norm.weight": hf["encoder.layernorm.weight"],
+             "norm.bias": hf["encoder.layernorm.bias"]}
+    for i in range(model.config.num_hidden_layers):
+        src, dst = f"encoder.layer.{i}.", f"blocks.{i}."
+        for part in ("weight", "bias"):
+            state[dst + "attn.qkv." + part] = torch.cat(
+                [hf[src + f"attention.{n}.{part}"] for n in ("query", "key", "value")])
+            for a, b in (("norm1", "norm1"), ("norm2", "norm2"), ("attention.proj", "attn.proj"),
+                         ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
+                state[dst + b + "." + part] = hf[src + a + "." + part]
+    return {"module.backbone." + k: v.clone() for k, v in state.items()}
+
+
+def videos(seed=1):
+    return np.random.default_rng(seed).random((2, 4, 16, 16, 3)).astype("float32")
+
+
+def assert_matches_transformers(backbone, model):
+    clips = videos()
+    hidden, last = hf_layers(model, clips)
+    features = [to_numpy(f) for f in backbone(clips)]
+    assert len(features) == len(hidden)
+    for depth in range(len(hidden) - 1):
+        np.testing.assert_allclose(features[depth], hidden[depth], atol=1e-4, rtol=1e-4,
+                                   err_msg=f"depth {depth}")
+    np.testing.assert_allclose(features[-1], last, atol=1e-4, rtol=1e-4, err_msg="last")
+
+
+def test_transformers_state_dict_converts_and_matches_every_layer(tmp_path):
+    model = hf_model()
+    folder = str(tmp_path / "hf")
+    model.save_pretrained(folder)
+    backbone = kl.converters.convert_checkpoint(folder, source="vjepa2_transformers",
+                                                preset_dir=str(tmp_path / "preset"))
+    assert backbone.num_heads == 2 and backbone.image_size == (16, 16)
+    assert backbone.patch_embedding.input_mean == pytest.approx(MEAN)
+    assert_matches_transformers(backbone, model)
+    restored = kl.VideoViTBackbone.from_preset(str(tmp_path / "preset"))
+    assert_matches_transformers(restored, model)
+
+
+def test_official_checkpoint_converts_and_matches_every_layer(tmp_path):
+    model = hf_model(seed=3)
+    path = str(tmp_path / "vjepa2.pt")
+    state = official_state(model)
+    torch.save({"encoder": {k: v + 1.0 for k, v in state.items()}, "target_encoder": state,
+                "predictor": {"module.backbone.mask_tokens.0": torch.zeros(1, 1, 24)},
+                "epoch": 3}, path)
+    backbone = kl.converters.convert_checkpoint(path, source="vjepa2", num_heads=2)
+    assert_matches_transformers(backbone, model)  # target_encoder by default
+    online = kl.converters.convert_checkpoint(path, source="vjepa2", num_heads=2,
+                                              component="encoder")
+    assert not np.allclose(to_numpy(online.patch_embedding.bias),
+                           to_numpy(backbone.patch_embedding.bias))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("rename", r"missing keys: 'blocks\.1\.mlp\.fc2\.weight'.*unexpected keys: "
+               r"'blocks\.1\.mlp\.fc3\.weight'"),
+    ("drop", r"missing keys: 'blocks\.0\.attn\.qkv\.bias'"),
+    ("extra", r"unexpected keys: 'blocks\.0\.attn\.q_norm\.weight'"),
+    ("shape", r"mis-shaped key blocks\.1\.attn\.proj\.weight \(48, 40\)"),
+])
+def test_a_damaged_official_checkpoint_is_refused_naming_the_key(tmp_path, damage, message):
+    state = {k[len("module.backbone."):]: v for k, v in official_state(hf_model()).items()}
+    if damage == "rename":
+        state["blocks.1.mlp.fc3.weight"] = state.pop("blocks.1.mlp.fc2.weight")
+    elif damage == "drop":
+        del state["blocks.0.attn.qkv.bias"]
+    elif damage == "extra":
+        state["blocks.0.attn.q_norm.weight"] = torch.ones(24)
+    else:
+        state["blocks.1.attn.proj.weight"] = state["blocks.1.attn.proj.weight"][:, :40]
+    path = str(tmp_path / "damaged.pt")
+    torch.save({"target_encoder": state}, path)
+    with pytest.raises(CheckpointMismatchError, match=message):
+        kl.converters.convert_checkpoint(path, source="vjepa2", num_heads=2)
+
+
+def test_a_damaged_transformers_state_dict_is_refused_and_sizes_need_heads(tmp_path):
+    state = hf_model().state_dict()
+    state["encoder.layer.0.attention.value.weight"] = state[
+        "encoder.layer.0.attention.value.weight"][:40]
+    with pytest.raises(CheckpointMismatchError, match="encoder.layer.0.attention.value.weight"):
+        kl.converters.convert_checkpoint(state, source="vjepa2_transformers", num_heads=2)
+    with pytest.raises(ValueError, match="num_heads"):
+        kl.converters.convert_checkpoint(hf_model().state_dict(), source="vjepa2_transformers")
+    with pytest.raises(ValueError, match="Unknown checkpoint source"):
+        kl.converters.convert_checkpoint(state, source="vjepa3")
+    with pytest.raises(CheckpointMismatchError, match="target_encoder"):
+        path = str(tmp_path / "other.pt")
+        torch.save({"model": {}}, path)
+        kl.converters.convert_checkpoint(path, source="vjepa2")
+
+
+def test_vjepa2_presets_describe_the_released_encoders():
+    for name, (width, depth, mlp, heads, size) in {
+        "vjepa2_vit_l": (1024, 24, 4096, 16, 256), "vjepa2_vit_h": (1280, 32, 5120, 16, 256),
+        "vjepa2_vit_g": (1408, 40, 6144, 22, 256), "vjepa2_vit_g_384": (1408, 40, 6144, 22, 384),
+    }.items():
+        config = kl.VideoViTBackbone.preset_config(name)
+        assert (config["hidden_dim"], config["num_layers"], config["intermediate_dim"],
+                config["num_heads"], config["image_size"]) == (width, depth, mlp, heads, size)
+        assert config["position_encoding"] == "rope3d_vjepa2" and config["use_final_norm"]
+        assert tuple(config["input_std"]) == pytest.approx(STD)
