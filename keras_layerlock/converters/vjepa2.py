@@ -30,6 +30,12 @@ from keras_layerlock.converters.checkpoint_files import read_checkpoint
 from keras_layerlock.converters.checkpoint_files import strip_prefix
 from keras_layerlock.converters.strict_assignment import CheckpointMismatchError
 from keras_layerlock.converters.strict_assignment import assign_strictly
+from keras_layerlock.converters.vit_mapping import block_mapping
+from keras_layerlock.converters.vit_mapping import concatenated_bias
+from keras_layerlock.converters.vit_mapping import concatenated_kernel
+from keras_layerlock.converters.vit_mapping import embedding_and_norm_mapping
+from keras_layerlock.converters.vit_mapping import same
+from keras_layerlock.converters.vit_mapping import transpose
 from keras_layerlock.models.video_vit.video_vit_presets import IMAGENET_MEAN
 from keras_layerlock.models.video_vit.video_vit_presets import IMAGENET_STD
 
@@ -42,27 +48,6 @@ OFFICIAL_COMPONENTS = ("target_encoder", "encoder")
 TRANSFORMERS_OTHER_COMPONENTS = ("predictor.", "pooler.", "classifier.")
 TRANSFORMERS_ACTIVATIONS = {"gelu": "gelu", "gelu_pytorch_tanh": "gelu_approximate",
                             "gelu_new": "gelu_approximate"}
-
-
-def _transpose_conv3d(weight):
-    """`Conv3d` weight `(D, C, t, p, p)` -> tubelet kernel `(t, p, p, C, D)`."""
-    return np.transpose(weight, (2, 3, 4, 1, 0))
-
-
-def _transpose(weight):
-    return np.transpose(weight)
-
-
-def _same(value):
-    return value
-
-
-def _concatenated_kernel(query, key, value):
-    return np.concatenate([query, key, value], axis=0).T
-
-
-def _concatenated_bias(query, key, value):
-    return np.concatenate([query, key, value], axis=0)
 
 
 def backbone_config(state, patch_key, block_pattern, fc1_key, qkv_bias_keys, final_norm_key,
@@ -117,33 +102,6 @@ def backbone_config(state, patch_key, block_pattern, fc1_key, qkv_bias_keys, fin
     return config
 
 
-def _block_mapping(backbone, names, qkv):
-    """`(keys, variable, transform)` for every block; `names` maps the
-    library's sub-layer to the checkpoint's key of block `{i}`."""
-    mapping = []
-    for i, block in enumerate(backbone.transformer_layers):
-        for layer, key in (("attention_norm", names["norm1"]), ("mlp_norm", names["norm2"])):
-            norm = getattr(block, layer)
-            mapping += [((key.format(i) + ".weight",), norm.gamma, _same),
-                        ((key.format(i) + ".bias",), norm.beta, _same)]
-        mapping += qkv(i, block)
-        for layer, key in (("attention_output", names["proj"]),
-                           ("mlp_intermediate", names["fc1"]), ("mlp_output", names["fc2"])):
-            dense = getattr(block, layer)
-            mapping += [((key.format(i) + ".weight",), dense.kernel, _transpose),
-                        ((key.format(i) + ".bias",), dense.bias, _same)]
-    return mapping
-
-
-def _embedding_and_norm_mapping(backbone, patch, final_norm):
-    mapping = [((patch + ".weight",), backbone.patch_embedding.kernel, _transpose_conv3d),
-               ((patch + ".bias",), backbone.patch_embedding.bias, _same)]
-    if backbone.final_norm is not None:
-        mapping += [((final_norm + ".weight",), backbone.final_norm.gamma, _same),
-                    ((final_norm + ".bias",), backbone.final_norm.beta, _same)]
-    return mapping
-
-
 def official_encoder_state(checkpoint, component=None):
     """The encoder state dict of an official V-JEPA 2 checkpoint, prefixes
     removed, and the component it came from."""
@@ -189,16 +147,16 @@ def convert_vjepa2(source, component=None, num_heads=None, **config_overrides):
     backbone = VideoViTBackbone(**config)
 
     def qkv(i, block):
-        mapping = [((f"blocks.{i}.attn.qkv.weight",), block.qkv.kernel, _transpose)]
+        mapping = [((f"blocks.{i}.attn.qkv.weight",), block.qkv.kernel, transpose)]
         if block.qkv.bias is not None:
-            mapping.append(((f"blocks.{i}.attn.qkv.bias",), block.qkv.bias, _same))
+            mapping.append(((f"blocks.{i}.attn.qkv.bias",), block.qkv.bias, same))
         return mapping
 
     names = {"norm1": "blocks.{}.norm1", "norm2": "blocks.{}.norm2",
              "proj": "blocks.{}.attn.proj", "fc1": "blocks.{}.mlp.fc1",
              "fc2": "blocks.{}.mlp.fc2"}
-    mapping = _embedding_and_norm_mapping(backbone, "patch_embed.proj", "norm")
-    mapping += _block_mapping(backbone, names, qkv)
+    mapping = embedding_and_norm_mapping(backbone, "patch_embed.proj", "norm")
+    mapping += block_mapping(backbone, names, qkv)
     assign_strictly(state, mapping, f"V-JEPA 2 {component}")
     return backbone
 
@@ -249,18 +207,18 @@ def convert_vjepa2_transformers(source, num_heads=None, **config_overrides):
 
     def qkv(i, block):
         keys = tuple(f"encoder.layer.{i}.attention.{n}" for n in ("query", "key", "value"))
-        mapping = [(tuple(k + ".weight" for k in keys), block.qkv.kernel, _concatenated_kernel)]
+        mapping = [(tuple(k + ".weight" for k in keys), block.qkv.kernel, concatenated_kernel)]
         if block.qkv.bias is not None:
             mapping.append((tuple(k + ".bias" for k in keys), block.qkv.bias,
-                            _concatenated_bias))
+                            concatenated_bias))
         return mapping
 
     names = {"norm1": layer + ".norm1", "norm2": layer + ".norm2",
              "proj": layer + ".attention.proj", "fc1": layer + ".mlp.fc1",
              "fc2": layer + ".mlp.fc2"}
-    mapping = _embedding_and_norm_mapping(
+    mapping = embedding_and_norm_mapping(
         backbone, "encoder.embeddings.patch_embeddings.proj", "encoder.layernorm")
-    mapping += _block_mapping(backbone, names, qkv)
+    mapping += block_mapping(backbone, names, qkv)
     assign_strictly(state, mapping, "transformers VJEPA2Model encoder")
     return backbone
 
