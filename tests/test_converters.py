@@ -151,3 +151,113 @@ def test_vjepa2_presets_describe_the_released_encoders():
                 config["num_heads"], config["image_size"]) == (width, depth, mlp, heads, size)
         assert config["position_encoding"] == "rope3d_vjepa2" and config["use_final_norm"]
         assert tuple(config["input_std"]) == pytest.approx(STD)
+
+
+# ------------------------------------------------------------------ VideoMAE
+def videomae_model(cls=None, use_mean_pooling=False, seed=0, **kwargs):
+    """A small random `transformers` VideoMAE (48 wide, 2 heads, 2 blocks,
+    4 x 16 x 16 clips)."""
+    config = transformers.VideoMAEConfig(
+        image_size=16, patch_size=4, num_frames=4, tubelet_size=2, hidden_size=48,
+        num_hidden_layers=2, num_attention_heads=2, intermediate_size=96,
+        use_mean_pooling=use_mean_pooling, **kwargs)
+    torch.manual_seed(seed)
+    model = (cls or transformers.VideoMAEModel)(config).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("bias") or "norm" in name:
+                parameter.add_(0.1 * torch.randn_like(parameter))
+    return model
+
+
+def videomae_layers(model, clips):
+    pixels = torch.from_numpy(np.transpose((clips - MEAN) / STD, (0, 1, 4, 2, 3)))
+    with torch.no_grad():
+        out = model(pixels, output_hidden_states=True)
+    return [h.numpy() for h in out.hidden_states], out.last_hidden_state.numpy()
+
+
+def videomae_original_state(model):
+    """The same encoder as an original VideoMAE pretraining checkpoint."""
+    hf = model.state_dict()
+    state = {"encoder.patch_embed.proj.weight": hf["embeddings.patch_embeddings.projection.weight"],
+             "encoder.patch_embed.proj.bias": hf["embeddings.patch_embeddings.projection.bias"],
+             "encoder.norm.weight": hf["layernorm.weight"],
+             "encoder.norm.bias": hf["layernorm.bias"]}
+    for i in range(model.config.num_hidden_layers):
+        src, dst = f"encoder.layer.{i}.", f"encoder.blocks.{i}."
+        state[dst + "attn.qkv.weight"] = torch.cat(
+            [hf[src + f"attention.attention.{n}.weight"] for n in ("query", "key", "value")])
+        state[dst + "attn.q_bias"] = hf[src + "attention.attention.query.bias"]
+        state[dst + "attn.v_bias"] = hf[src + "attention.attention.value.bias"]
+        for a, b in (("layernorm_before", "norm1"), ("layernorm_after", "norm2"),
+                     ("attention.output.dense", "attn.proj"), ("intermediate.dense", "mlp.fc1"),
+                     ("output.dense", "mlp.fc2")):
+            for part in ("weight", "bias"):
+                state[dst + b + "." + part] = hf[src + a + "." + part]
+    # The pretraining decoder beside the encoder: known, left out.
+    state["decoder.norm.weight"] = torch.ones(24)
+    state["encoder_to_decoder.weight"] = torch.zeros(24, 48)
+    state["mask_token"] = torch.zeros(1, 1, 24)
+    return {k: v.clone() for k, v in state.items()}
+
+
+def assert_matches_videomae(backbone, model):
+    clips = videos()
+    hidden, last = videomae_layers(model, clips)
+    features = [to_numpy(f) for f in backbone(clips)]
+    assert len(features) == len(hidden)
+    for depth in range(len(hidden) - 1):
+        np.testing.assert_allclose(features[depth], hidden[depth], atol=1e-4, rtol=1e-4,
+                                   err_msg=f"depth {depth}")
+    np.testing.assert_allclose(features[-1], last, atol=1e-4, rtol=1e-4, err_msg="last")
+
+
+def test_videomae_transformers_and_original_checkpoints_match_every_layer(tmp_path):
+    model = videomae_model(layer_norm_eps=1e-12)
+    folder = str(tmp_path / "hf")
+    model.save_pretrained(folder)
+    backbone = kl.converters.convert_checkpoint(folder, source="videomae_transformers")
+    assert backbone.position_encoding == "learned" and backbone.layer_norm_epsilon == 1e-12
+    assert backbone.final_norm is not None
+    assert_matches_videomae(backbone, model)
+    path = str(tmp_path / "videomae.pth")
+    torch.save({"model": videomae_original_state(model)}, path)
+    original = kl.converters.convert_checkpoint(path, source="videomae", num_heads=2,
+                                                num_frames=4, image_size=16,
+                                                layer_norm_epsilon=1e-12)
+    assert_matches_videomae(original, model)
+    # The key has no bias in VideoMAE: the fused bias holds zeros there.
+    bias = to_numpy(original.transformer_layers[0].qkv.bias)
+    np.testing.assert_array_equal(bias[48:96], 0.0)
+
+
+def test_a_fine_tuned_videomae_classifier_gives_its_encoder_without_a_final_norm():
+    model = videomae_model(transformers.VideoMAEForVideoClassification, use_mean_pooling=True,
+                           num_labels=3)
+    backbone = kl.converters.convert_checkpoint(model.state_dict(),
+                                                source="videomae_transformers", num_heads=2,
+                                                num_frames=4, image_size=16)
+    assert backbone.final_norm is None
+    assert_matches_videomae(backbone, model.videomae)
+
+
+def test_a_damaged_videomae_checkpoint_is_refused_naming_the_key(tmp_path):
+    state = videomae_original_state(videomae_model())
+    del state["encoder.blocks.1.attn.v_bias"]
+    state["encoder.blocks.0.attn.k_bias"] = torch.zeros(48)
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"missing keys: 'blocks\.1\.attn\.v_bias'.*unexpected keys: "
+                             r"'blocks\.0\.attn\.k_bias'"):
+        kl.converters.convert_checkpoint({"model": state}, source="videomae", num_heads=2,
+                                         num_frames=4, image_size=16)
+
+
+def test_videomae_position_table_is_the_1d_sine_cosine_of_the_token_index():
+    from keras_layerlock.converters.videomae import sinusoid_position_table
+
+    table = sinusoid_position_table(6, 8)
+    j = np.arange(8)
+    angles = 5 / 10000.0 ** (2 * (j // 2) / 8)
+    np.testing.assert_allclose(table[5, 0::2], np.sin(angles[0::2]), rtol=1e-6)
+    np.testing.assert_allclose(table[5, 1::2], np.cos(angles[1::2]), rtol=1e-6)

@@ -1,3 +1,5 @@
+from keras_layerlock.converters.videomae import convert_videomae
+from keras_layerlock.converters.videomae import convert_videomae_transformers
 from keras_layerlock.converters.vjepa2 import convert_vjepa2
 from keras_layerlock.converters.vjepa2 import convert_vjepa2_transformers
 
@@ -7,6 +9,11 @@ CONVERTERS = {
     "vjepa2_transformers": (convert_vjepa2_transformers,
                             "transformers VJEPA2Model / VJEPA2ForVideoClassification: the "
                             "encoder"),
+    "videomae": (convert_videomae, "original VideoMAE .pth (MCG-NJU/VideoMAE), pretraining "
+                 "or fine-tuned: the encoder"),
+    "videomae_transformers": (convert_videomae_transformers,
+                              "transformers VideoMAEModel / ForVideoClassification / "
+                              "ForPreTraining: the encoder"),
 }
 
 
@@ -26,7 +33,8 @@ def convert_checkpoint(path, source, preset_dir=None, **kwargs):
             each converter).
         source: one of `CONVERTERS`: `"vjepa2"` (the official `.pt`),
             `"vjepa2_transformers"` (a `transformers` state dict or model
-            folder).
+            folder), `"videomae"` (the original `.pth`),
+            `"videomae_transformers"`.
         preset_dir: optional; where to write the result as a keras-hub
             preset directory (`VideoViTBackbone.from_preset(preset_dir)`
             loads it).
