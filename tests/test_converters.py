@@ -82,6 +82,7 @@ def test_transformers_state_dict_converts_and_matches_every_layer(tmp_path):
                                                 preset_dir=str(tmp_path / "preset"))
     assert backbone.num_heads == 2 and backbone.image_size == (16, 16)
     assert backbone.patch_embedding.input_mean == pytest.approx(MEAN)
+    assert backbone.image_num_frames == 16  # V-JEPA 2's image evaluation
     assert_matches_transformers(backbone, model)
     restored = kl.VideoViTBackbone.from_preset(str(tmp_path / "preset"))
     assert_matches_transformers(restored, model)

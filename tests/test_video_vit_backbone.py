@@ -322,3 +322,19 @@ def test_preset_weights_for_another_depth_are_refused(tmp_path, override):
     with pytest.raises(ValueError, match="another architecture.*Nothing was loaded"):
         kl.VideoViTBackbone.from_preset(str(tmp_path), **override)
     kl.VideoViTBackbone.from_preset(str(tmp_path), load_weights=False, **override)
+
+
+def test_images_repeat_to_image_num_frames_as_v_jepa_2_evaluates_them():
+    backbone = kl.VideoViTBackbone.from_preset("video_vit_micro", image_num_frames=4,
+                                               position_encoding="rope3d_vjepa2", rope_placement="qk")
+    images = np.random.default_rng(0).random((2, 16, 16, 3)).astype("float32")
+    repeated = np.repeat(images[:, None], 4, axis=1)
+    for a, b in zip(backbone(images), backbone(repeated)):
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), rtol=1e-6, atol=1e-6)
+    assert to_numpy(backbone(images)[-1]).shape == (2, 2 * 2 * 2, 32)
+    assert backbone.grid_shape((2, 16, 16, 3)) == (2, 2, 2)
+    restored = kl.VideoViTBackbone.from_config(backbone.get_config())
+    assert restored.image_num_frames == 4
+    for bad in (3, 0, 2.0, True):
+        with pytest.raises(ValueError, match="image_num_frames"):
+            kl.VideoViTBackbone.from_preset("video_vit_micro", image_num_frames=bad)

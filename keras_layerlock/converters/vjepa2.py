@@ -17,7 +17,8 @@ Facts the mapping rests on (facebookresearch/vjepa2,
 - per-head 3-D RoPE on queries and keys whose frequency table is
   duplicated with `repeat` (the library's `rope3d_vjepa2` with
   `vjepa2_frequency_quirk=True`), exact GELU, LayerNorm epsilon 1e-6, a
-  final LayerNorm, ImageNet mean / std on the input.
+  final LayerNorm, ImageNet mean / std on the input; an image is evaluated
+  as 16 repeated frames.
 """
 
 import json
@@ -97,6 +98,8 @@ def backbone_config(state, patch_key, block_pattern, fc1_key, qkv_bias_keys, fin
         "layer_norm_epsilon": 1e-6,
         "input_mean": IMAGENET_MEAN,
         "input_std": IMAGENET_STD,
+        # V-JEPA 2 evaluates an image as 16 repeated frames.
+        "image_num_frames": 16 if 16 % tubelet == 0 else None,
     }
     config.update(overrides)
     return config

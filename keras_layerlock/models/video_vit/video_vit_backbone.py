@@ -15,6 +15,7 @@ from keras_layerlock.layers.tubelet_embedding import TubeletEmbedding
 from keras_layerlock.models.video_vit.video_vit_presets import VIDEO_VIT_PRESETS
 from keras_layerlock.models.video_vit.video_vit_presets import is_architecture_preset_weight_index
 from keras_layerlock.models.video_vit.video_vit_presets import register_architecture_presets
+from keras_layerlock.models.video_vit.video_vit_presets import register_trained_presets
 from keras_layerlock.utils.keras_internals import SubclassedModelType
 from keras_layerlock.utils.preset_files import check_preset_directory
 from keras_layerlock.utils.preset_files import save_preset_atomically
@@ -126,6 +127,10 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
             the tubelets are standardised first (see `TubeletEmbedding`).
             Converted models set the statistics their publisher trained
             with, so they take [0, 1] videos like every other model here.
+        image_num_frames: None (default: an image is one frame tiled to the
+            tubelet depth) or an int: an image is repeated to that many
+            frames first, as V-JEPA 2's image evaluation repeats an image
+            to 16 frames. A multiple of the tubelet depth.
         output_layers: what a call returns. None (default): the list of
             every layer's tokens, `num_layers + 1` tensors. An int: that
             layer's tokens alone (e.g. `-1`, the last block; what a ViT-L
@@ -179,6 +184,7 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
         use_class_token: bool = False,
         input_mean: tuple[float, ...] | None = None,
         input_std: tuple[float, ...] | None = None,
+        image_num_frames: int | None = None,
         dtype=None,
         **kwargs,
     ):
@@ -238,6 +244,15 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
             raise ValueError(f"`use_class_token` must be a bool; received {use_class_token!r}.")
         self.use_class_token = use_class_token
         self._output_indices = self.layer_indices(output_layers, "output_layers")
+        if image_num_frames is not None and (
+            isinstance(image_num_frames, bool) or not isinstance(image_num_frames, int)
+            or image_num_frames < 1 or image_num_frames % patch_size[0]
+        ):
+            raise ValueError(
+                "`image_num_frames` must be None or a positive int that the tubelet depth "
+                f"{patch_size[0]} divides; received {image_num_frames!r}."
+            )
+        self.image_num_frames = image_num_frames
 
         policy = self.dtype_policy
         self.patch_embedding = TubeletEmbedding(
@@ -328,6 +343,8 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
 
     def grid_shape(self, input_shape):
         """Token grid `(T', H', W')` of an input shape; validates it."""
+        if self.image_num_frames is not None and len(input_shape) == 4:
+            input_shape = (input_shape[0], self.image_num_frames) + tuple(input_shape[1:])
         grid = self.patch_embedding.grid_shape(input_shape)
         if self.position_encoding == "learned" and grid != self.nominal_grid_shape:
             raise ValueError(
@@ -352,6 +369,8 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
             `(t, h, w)` grid coordinates of every token.
         """
         check_video_dtype(inputs, "inputs")
+        if self.image_num_frames is not None and len(inputs.shape) == 4:
+            inputs = ops.repeat(ops.expand_dims(inputs, 1), self.image_num_frames, axis=1)
         positions = grid_positions(self.grid_shape(inputs.shape))
         tokens = self.patch_embedding(inputs)
         return self.add_position_embedding(tokens, positions), positions
@@ -550,6 +569,7 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
                 "use_class_token": self.use_class_token,
                 "input_mean": self.patch_embedding.input_mean,
                 "input_std": self.patch_embedding.input_std,
+                "image_num_frames": self.image_num_frames,
             }
         )
         return config
@@ -670,3 +690,4 @@ def _looks_like_a_name(preset):
 # keras-hub's registry maps each name to its packaged directory, so that
 # `keras_hub.models.Backbone.from_preset("video_vit_tiny")` builds it too.
 register_architecture_presets(VideoViTBackbone)
+register_trained_presets()

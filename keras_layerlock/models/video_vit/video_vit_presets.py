@@ -30,6 +30,8 @@ from keras_layerlock.models.video_vit.video_vit_parameter_count import video_vit
 from keras_layerlock.utils import keras_internals
 
 ARCHITECTURE_PRESETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets")
+# Presets with weights trained by this library, shipped in the package.
+TRAINED_PRESETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trained_presets")
 # What the weight index of an architecture preset directory says about itself.
 ARCHITECTURE_PRESET_MARKER = "keras_layerlock architecture preset: no weights"
 
@@ -149,13 +151,14 @@ _VJEPA2_SIZES = {
 VIDEO_VIT_PRESETS.update({
     name: _entry(
         f"V-JEPA 2 {label} encoder layout (per-head 3-D RoPE on queries and keys, "
-        f"{size} x {size} clips, final LayerNorm, ImageNet input statistics).",
+        f"{size} x {size} clips, final LayerNorm, ImageNet input statistics, images "
+        "as 16 repeated frames).",
         {
             "hidden_dim": hidden_dim, "num_layers": num_layers, "num_heads": num_heads,
             "intermediate_dim": intermediate_dim, "patch_size": (2, 16, 16),
             "num_frames": 16, "image_size": size, "position_encoding": "rope3d_vjepa2",
             "rope_placement": "qk", "use_final_norm": True,
-            "input_mean": IMAGENET_MEAN, "input_std": IMAGENET_STD,
+            "input_mean": IMAGENET_MEAN, "input_std": IMAGENET_STD, "image_num_frames": 16,
         },
     )
     for name, (hidden_dim, num_layers, intermediate_dim, num_heads, size, label)
@@ -305,6 +308,23 @@ def register_architecture_presets(backbone_cls) -> None:
         if "config" in entry and os.path.isdir(directory):
             metadata = {**entry["metadata"], "path": name}
             keras_internals.register_keras_hub_preset(name, directory, metadata, backbone_cls)
+
+
+def register_trained_presets() -> None:
+    """Registers the packaged trained presets (`trained_presets/<name>/`,
+    written by `tools/ship_trained_preset.py`) by name, with their weights."""
+    if not os.path.isdir(TRAINED_PRESETS_DIR):
+        return
+    for name in sorted(os.listdir(TRAINED_PRESETS_DIR)):
+        directory = os.path.join(TRAINED_PRESETS_DIR, name)
+        metadata_file = os.path.join(directory, "metadata.json")
+        if not os.path.isfile(metadata_file):
+            continue
+        with open(metadata_file) as f:
+            stored = json.load(f)
+        register_preset(name, directory, stored.get("description", name), overwrite=True)
+        VIDEO_VIT_PRESETS[name]["metadata"].update(
+            {key: stored[key] for key in ("trained_on", "results", "command") if key in stored})
 
 
 def _backbone_class():
