@@ -63,9 +63,11 @@ def videos(seed=1):
     return np.random.default_rng(seed).random((2, 4, 16, 16, 3)).astype("float32")
 
 
-def assert_matches_transformers(backbone, model):
+def assert_matches_transformers(backbone, model, layers=None):
+    """Every depth of `backbone` equals `transformers`' hidden states (the
+    last one after its final norm, where it has one), within 1e-4."""
     clips = videos()
-    hidden, last = hf_layers(model, clips)
+    hidden, last = (layers or hf_layers)(model, clips)
     features = [to_numpy(f) for f in backbone(clips)]
     assert len(features) == len(hidden)
     for depth in range(len(hidden) - 1):
@@ -204,14 +206,7 @@ def videomae_original_state(model):
 
 
 def assert_matches_videomae(backbone, model):
-    clips = videos()
-    hidden, last = videomae_layers(model, clips)
-    features = [to_numpy(f) for f in backbone(clips)]
-    assert len(features) == len(hidden)
-    for depth in range(len(hidden) - 1):
-        np.testing.assert_allclose(features[depth], hidden[depth], atol=1e-4, rtol=1e-4,
-                                   err_msg=f"depth {depth}")
-    np.testing.assert_allclose(features[-1], last, atol=1e-4, rtol=1e-4, err_msg="last")
+    assert_matches_transformers(backbone, model, videomae_layers)
 
 
 def test_videomae_transformers_and_original_checkpoints_match_every_layer(tmp_path):

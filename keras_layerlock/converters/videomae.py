@@ -29,15 +29,14 @@ Facts the mapping rests on (MCG-NJU/VideoMAE `modeling_finetune.py` and
 
 import json
 import os
-import re
 
 import numpy as np
 
 from keras_layerlock.converters.checkpoint_files import read_checkpoint
-from keras_layerlock.converters.strict_assignment import CheckpointMismatchError
 from keras_layerlock.converters.strict_assignment import assign_strictly
 from keras_layerlock.converters.vit_mapping import block_mapping
 from keras_layerlock.converters.vit_mapping import embedding_and_norm_mapping
+from keras_layerlock.converters.vit_mapping import encoder_geometry
 from keras_layerlock.converters.vit_mapping import transpose
 from keras_layerlock.models.video_vit.video_vit_presets import IMAGENET_MEAN
 from keras_layerlock.models.video_vit.video_vit_presets import IMAGENET_STD
@@ -65,34 +64,11 @@ def sinusoid_position_table(num_positions, dim):
 
 def _config(state, patch_key, block_pattern, fc1_key, final_norm_key, num_heads, epsilon,
             overrides):
-    if patch_key not in state:
-        raise CheckpointMismatchError(
-            f"missing key {patch_key!r}: this is not a VideoMAE encoder state dict (its keys "
-            f"begin {sorted(state)[:5]})."
-        )
-    weight = np.asarray(state[patch_key])
-    if weight.ndim != 5:
-        raise CheckpointMismatchError(f"mis-shaped key {patch_key!r} {weight.shape}: VideoMAE "
-                                      "has a Conv3d patch embedding (D, C, t, p, p).")
-    hidden_dim, num_channels, tubelet, patch_h, patch_w = (int(d) for d in weight.shape)
-    blocks = {int(m.group(1)) for key in state if (m := re.match(block_pattern, key))}
-    if not blocks or sorted(blocks) != list(range(len(blocks))):
-        raise CheckpointMismatchError(
-            f"the blocks of this checkpoint are not numbered 0 ... n - 1 (found {sorted(blocks)})."
-        )
-    if num_heads is None:
-        if hidden_dim not in VIDEOMAE_NUM_HEADS:
-            raise ValueError(
-                f"A VideoMAE encoder {hidden_dim} wide is not one of the released sizes "
-                f"{sorted(VIDEOMAE_NUM_HEADS)}, and the weights do not give the number of heads: "
-                "pass `num_heads`."
-            )
-        num_heads = VIDEOMAE_NUM_HEADS[hidden_dim]
+    geometry = encoder_geometry(state, patch_key, block_pattern, fc1_key, "VideoMAE",
+                                VIDEOMAE_NUM_HEADS, num_heads)
+    geometry.pop("blocks")
     config = {
-        "hidden_dim": hidden_dim, "num_layers": len(blocks), "num_heads": int(num_heads),
-        "intermediate_dim": int(np.asarray(state[fc1_key.format(0)]).shape[0]),
-        "patch_size": (tubelet, patch_h, patch_w), "num_frames": 16, "image_size": 224,
-        "num_channels": num_channels, "position_encoding": "learned",
+        **geometry, "num_frames": 16, "image_size": 224, "position_encoding": "learned",
         "use_qkv_bias": True, "use_final_norm": final_norm_key in state, "activation": "gelu",
         "layer_norm_epsilon": epsilon, "input_mean": IMAGENET_MEAN, "input_std": IMAGENET_STD,
     }

@@ -1,6 +1,10 @@
 """Checkpoint keys to `VideoViTBackbone` variables: what every ViT converter shares."""
 
+import re
+
 import numpy as np
+
+from keras_layerlock.converters.strict_assignment import CheckpointMismatchError
 
 
 def transpose_conv3d(weight):
@@ -49,3 +53,54 @@ def embedding_and_norm_mapping(backbone, patch, final_norm):
         mapping += [((final_norm + ".weight",), backbone.final_norm.gamma, same),
                     ((final_norm + ".bias",), backbone.final_norm.beta, same)]
     return mapping
+
+
+def encoder_geometry(state, patch_key, block_pattern, fc1_key, family, released_heads,
+                     num_heads=None):
+    """The sizes a ViT encoder's weights give, and its number of heads.
+
+    Args:
+        state: the encoder's `{key: array}`.
+        patch_key: key of its `Conv3d` patch-embedding weight `(D, C, t, p, p)`.
+        block_pattern: regex whose group 1 is a block's index in a key.
+        fc1_key: key (with `{}` for the block) of the first MLP weight.
+        family: the publisher's model name, for messages.
+        released_heads: `{width: heads}` of the released models (the
+            weights do not say how many heads there are).
+        num_heads: int or None (look the width up in `released_heads`).
+
+    Returns:
+        dict: `hidden_dim`, `num_layers`, `num_heads`, `intermediate_dim`,
+        `patch_size`, `num_channels`, and `blocks` (their indices).
+    """
+    if patch_key not in state:
+        raise CheckpointMismatchError(
+            f"missing key {patch_key!r}: this is not a {family} encoder state dict (its keys "
+            f"begin {sorted(state)[:5]})."
+        )
+    weight = np.asarray(state[patch_key])
+    if weight.ndim != 5:
+        raise CheckpointMismatchError(
+            f"mis-shaped key {patch_key!r} {weight.shape}: a {family} video encoder has a "
+            "Conv3d patch embedding (D, C, t, p, p)."
+        )
+    hidden_dim, num_channels, tubelet, patch_h, patch_w = (int(d) for d in weight.shape)
+    blocks = sorted({int(m.group(1)) for key in state if (m := re.match(block_pattern, key))})
+    if not blocks or blocks != list(range(len(blocks))):
+        raise CheckpointMismatchError(
+            f"the blocks of this checkpoint are not numbered 0 ... n - 1 (found {blocks})."
+        )
+    if num_heads is None:
+        if hidden_dim not in released_heads:
+            raise ValueError(
+                f"A {family} encoder {hidden_dim} wide is not one of the released sizes "
+                f"{sorted(released_heads)}, and the weights do not give the number of heads: "
+                "pass `num_heads`."
+            )
+        num_heads = released_heads[hidden_dim]
+    return {
+        "hidden_dim": hidden_dim, "num_layers": len(blocks), "num_heads": int(num_heads),
+        "intermediate_dim": int(np.asarray(state[fc1_key.format(0)]).shape[0]),
+        "patch_size": (tubelet, patch_h, patch_w), "num_channels": num_channels,
+        "blocks": blocks,
+    }

@@ -23,9 +23,6 @@ Facts the mapping rests on (facebookresearch/vjepa2,
 
 import json
 import os
-import re
-
-import numpy as np
 
 from keras_layerlock.converters.checkpoint_files import read_checkpoint
 from keras_layerlock.converters.checkpoint_files import strip_prefix
@@ -35,6 +32,7 @@ from keras_layerlock.converters.vit_mapping import block_mapping
 from keras_layerlock.converters.vit_mapping import concatenated_bias
 from keras_layerlock.converters.vit_mapping import concatenated_kernel
 from keras_layerlock.converters.vit_mapping import embedding_and_norm_mapping
+from keras_layerlock.converters.vit_mapping import encoder_geometry
 from keras_layerlock.converters.vit_mapping import same
 from keras_layerlock.converters.vit_mapping import transpose
 from keras_layerlock.models.video_vit.video_vit_presets import IMAGENET_MEAN
@@ -54,40 +52,14 @@ TRANSFORMERS_ACTIVATIONS = {"gelu": "gelu", "gelu_pytorch_tanh": "gelu_approxima
 def backbone_config(state, patch_key, block_pattern, fc1_key, qkv_bias_keys, final_norm_key,
                     num_heads=None, **overrides):
     """The `VideoViTBackbone` config a V-JEPA 2 encoder's weights describe."""
-    if patch_key not in state:
-        raise CheckpointMismatchError(
-            f"missing key {patch_key!r}: this is not a V-JEPA 2 encoder state dict (its keys "
-            f"begin {sorted(state)[:5]})."
-        )
-    weight = np.asarray(state[patch_key])
-    if weight.ndim != 5:
-        raise CheckpointMismatchError(
-            f"mis-shaped key {patch_key!r} {weight.shape}: a V-JEPA 2 video encoder has a "
-            "Conv3d patch embedding (D, C, t, p, p)."
-        )
-    hidden_dim, num_channels, tubelet, patch_h, patch_w = (int(d) for d in weight.shape)
-    blocks = {int(m.group(1)) for key in state if (m := re.match(block_pattern, key))}
-    if not blocks or sorted(blocks) != list(range(len(blocks))):
-        raise CheckpointMismatchError(
-            f"the blocks of this checkpoint are not numbered 0 ... n - 1 (found {sorted(blocks)})."
-        )
-    if num_heads is None:
-        if hidden_dim not in VJEPA2_NUM_HEADS:
-            raise ValueError(
-                f"A V-JEPA 2 encoder {hidden_dim} wide is not one of the released sizes "
-                f"{sorted(VJEPA2_NUM_HEADS)}, and the weights do not give the number of heads: "
-                "pass `num_heads`."
-            )
-        num_heads = VJEPA2_NUM_HEADS[hidden_dim]
+    geometry = encoder_geometry(state, patch_key, block_pattern, fc1_key, "V-JEPA 2",
+                                VJEPA2_NUM_HEADS, num_heads)
+    blocks = geometry.pop("blocks")
+    tubelet = geometry["patch_size"][0]
     config = {
-        "hidden_dim": hidden_dim,
-        "num_layers": len(blocks),
-        "num_heads": int(num_heads),
-        "intermediate_dim": int(np.asarray(state[fc1_key.format(0)]).shape[0]),
-        "patch_size": (tubelet, patch_h, patch_w),
+        **geometry,
         "num_frames": 16,
         "image_size": 256,
-        "num_channels": num_channels,
         "position_encoding": "rope3d_vjepa2",
         "rope_placement": "qk",
         "vjepa2_frequency_quirk": True,
