@@ -338,3 +338,28 @@ def test_images_repeat_to_image_num_frames_as_v_jepa_2_evaluates_them():
     for bad in (3, 0, 2.0, True):
         with pytest.raises(ValueError, match="image_num_frames"):
             kl.VideoViTBackbone.from_preset("video_vit_micro", image_num_frames=bad)
+
+
+def test_packaged_trained_presets_register_by_name_with_their_weights(tmp_path, monkeypatch):
+    """What `tools/ship_trained_preset.py` writes into the package
+    registers at import by name, loading its weights, with its metadata."""
+    from keras_layerlock.models.video_vit import video_vit_presets
+
+    trained = kl.VideoViTBackbone.from_preset("video_vit_micro")
+    directory = tmp_path / "shipped_micro"
+    trained.save_to_preset(str(directory))
+    metadata = json.loads((directory / "metadata.json").read_text())
+    metadata.update({"description": "micro, for the test", "results": {"motion": 0.5},
+                     "trained_on": {"steps": 3}, "command": "python x.py"})
+    (directory / "metadata.json").write_text(json.dumps(metadata))
+    monkeypatch.setattr(video_vit_presets, "TRAINED_PRESETS_DIR", str(tmp_path))
+    try:
+        video_vit_presets.register_trained_presets()
+        listed = kl.VideoViTBackbone.presets["shipped_micro"]
+        assert listed["has_weights"] and listed["results"] == {"motion": 0.5}
+        for loaded in (kl.VideoViTBackbone.from_preset("shipped_micro"),
+                       keras_hub.models.Backbone.from_preset("shipped_micro")):
+            for a, b in zip(trained.weights, loaded.weights):
+                np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
+    finally:
+        kl.models.unregister_preset("shipped_micro")
