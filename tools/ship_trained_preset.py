@@ -35,7 +35,7 @@ def main():
     args = parser.parse_args()
     with open(os.path.join(args.main_job_dir, "results.json")) as f:
         results = json.load(f)
-    rows = {row["model"]: row for row in results["rows"]}
+    rows = {row["name"]: row for row in results["rows"]}
     if args.model not in rows:
         sys.exit(f"{args.model!r} is not a row of {args.main_job_dir}/results.json: {sorted(rows)}")
     source = os.path.join(args.main_job_dir, "presets", args.model)
