@@ -20,6 +20,12 @@ def read_checkpoint(source):
         dict: values are NumPy arrays or nested dicts; anything else a
         PyTorch checkpoint holds (epoch counters, optimizer state) is kept
         as it is.
+
+    Example:
+    ```python
+    checkpoint = read_checkpoint("vitl.pt")
+    sorted(checkpoint)            # ['encoder', 'epoch', 'predictor', ...]
+    ```
     """
     if isinstance(source, Mapping):
         return _to_numpy(source)
