@@ -363,3 +363,21 @@ def test_packaged_trained_presets_register_by_name_with_their_weights(tmp_path, 
                 np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
     finally:
         kl.models.unregister_preset("shipped_micro")
+
+
+def test_the_shipped_trained_preset_loads_by_name_with_its_weights():
+    name = "video_vit_tiny_mae_procedural"
+    listed = kl.VideoViTBackbone.presets[name]
+    assert listed["has_weights"]
+    model_row = listed["results"]["model"]
+    floor_row = listed["results"]["random_init_floor"]
+    assert model_row["name"] == "mae" and floor_row["name"] == "random_init"
+    trained = kl.VideoViTBackbone.from_preset(name)
+    again = keras_hub.models.Backbone.from_preset(name)
+    random_init = kl.VideoViTBackbone.from_preset("video_vit_tiny")
+    assert trained.get_config()["hidden_dim"] == random_init.hidden_dim
+    for a, b, c in zip(trained.weights, again.weights, random_init.weights):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
+    moved = [not np.allclose(to_numpy(a), to_numpy(c)) for a, c in
+             zip(trained.weights, random_init.weights) if "gamma" not in a.path]
+    assert all(moved)  # every weight was trained, none is an initialisation
