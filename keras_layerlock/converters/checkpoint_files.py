@@ -1,5 +1,6 @@
 """Reading publishers' checkpoint files into flat dicts of NumPy arrays."""
 
+import json
 import os
 from collections.abc import Mapping
 
@@ -79,3 +80,28 @@ def strip_prefix(state, prefixes):
         if state and all(key.startswith(prefix) for key in state):
             return {key[len(prefix):]: value for key, value in state.items()}
     return dict(state)
+
+
+def encoder_part(state, prefix, other_parts):
+    """The keys of `state` with `prefix` removed where they carry it,
+    leaving out those that begin with one of `other_parts` (a model's
+    known non-encoder parts: predictor, decoder, classification head);
+    anything else stays, to be named as unexpected."""
+    encoder = {}
+    for key, value in state.items():
+        bare = key[len(prefix):] if prefix and key.startswith(prefix) else key
+        if not bare.startswith(other_parts):
+            encoder[bare] = value
+    return encoder
+
+
+def transformers_config(source):
+    """The `config.json` beside a Hugging Face checkpoint (a model folder
+    or a weights file in one), or `{}` when there is none."""
+    if isinstance(source, (str, os.PathLike)):
+        folder = source if os.path.isdir(source) else os.path.dirname(os.fspath(source))
+        path = os.path.join(folder, "config.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+    return {}

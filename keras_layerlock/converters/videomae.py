@@ -27,14 +27,14 @@ Facts the mapping rests on (MCG-NJU/VideoMAE `modeling_finetune.py` and
   std on the input.
 """
 
-import json
-import os
-
 import numpy as np
 
+from keras_layerlock.converters.checkpoint_files import encoder_part
 from keras_layerlock.converters.checkpoint_files import read_checkpoint
+from keras_layerlock.converters.checkpoint_files import transformers_config
 from keras_layerlock.converters.strict_assignment import assign_strictly
 from keras_layerlock.converters.vit_mapping import block_mapping
+from keras_layerlock.converters.vit_mapping import concatenated_kernel
 from keras_layerlock.converters.vit_mapping import embedding_and_norm_mapping
 from keras_layerlock.converters.vit_mapping import encoder_geometry
 from keras_layerlock.converters.vit_mapping import transpose
@@ -81,15 +81,9 @@ def _position_mapping(backbone):
     return [((), table, lambda: sinusoid_position_table(*table.shape))]
 
 
-def _encoder_part(state, prefix, other_parts):
-    """The encoder's keys with `prefix` removed; the other known parts of
-    the model left out; anything else kept, to be named as unexpected."""
-    encoder = {}
-    for key, value in state.items():
-        bare = key[len(prefix):] if prefix and key.startswith(prefix) else key
-        if not bare.startswith(other_parts):
-            encoder[bare] = value
-    return encoder
+def query_zero_value_bias(query_bias, value_bias):
+    """VideoMAE's fused bias: the key projection has none."""
+    return np.concatenate([query_bias, np.zeros_like(query_bias), value_bias])
 
 
 def convert_videomae(source, num_heads=None, **config_overrides):
@@ -117,7 +111,7 @@ def convert_videomae(source, num_heads=None, **config_overrides):
             checkpoint = checkpoint[key]
             break
     prefix = "encoder." if "encoder.patch_embed.proj.weight" in checkpoint else ""
-    state = _encoder_part(checkpoint, prefix, ORIGINAL_OTHER_PARTS)
+    state = encoder_part(checkpoint, prefix, ORIGINAL_OTHER_PARTS)
     config = _config(state, "patch_embed.proj.weight", r"blocks\.(\d+)\.",
                      "blocks.{}.mlp.fc1.weight", "norm.weight", num_heads, 1e-6, config_overrides)
     backbone = VideoViTBackbone(**config)
@@ -125,7 +119,7 @@ def convert_videomae(source, num_heads=None, **config_overrides):
     def qkv(i, block):
         return [((f"blocks.{i}.attn.qkv.weight",), block.qkv.kernel, transpose),
                 ((f"blocks.{i}.attn.q_bias", f"blocks.{i}.attn.v_bias"), block.qkv.bias,
-                 lambda q, v: np.concatenate([q, np.zeros_like(q), v]))]
+                 query_zero_value_bias)]
 
     names = {"norm1": "blocks.{}.norm1", "norm2": "blocks.{}.norm2",
              "proj": "blocks.{}.attn.proj", "fc1": "blocks.{}.mlp.fc1",
@@ -156,20 +150,17 @@ def convert_videomae_transformers(source, num_heads=None, **config_overrides):
     from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 
     epsilon = 1e-12
-    if isinstance(source, (str, os.PathLike)):
-        folder = source if os.path.isdir(source) else os.path.dirname(os.fspath(source))
-        if os.path.exists(os.path.join(folder, "config.json")):
-            with open(os.path.join(folder, "config.json")) as f:
-                hf = json.load(f)
-            if hf.get("hidden_act", "gelu") != "gelu":
-                raise ValueError(f"config.json's hidden_act={hf['hidden_act']!r}: only 'gelu' "
-                                 "(exact) VideoMAE encoders are supported.")
-            num_heads = num_heads or hf.get("num_attention_heads")
-            epsilon = hf.get("layer_norm_eps", epsilon)
-            config_overrides = {"num_frames": hf.get("num_frames", 16),
-                                "image_size": hf.get("image_size", 224), **config_overrides}
+    hf = transformers_config(source)
+    if hf:
+        if hf.get("hidden_act", "gelu") != "gelu":
+            raise ValueError(f"config.json's hidden_act={hf['hidden_act']!r}: only 'gelu' "
+                             "(exact) VideoMAE encoders are supported.")
+        num_heads = num_heads or hf.get("num_attention_heads")
+        epsilon = hf.get("layer_norm_eps", epsilon)
+        config_overrides = {"num_frames": hf.get("num_frames", 16),
+                            "image_size": hf.get("image_size", 224), **config_overrides}
     epsilon = config_overrides.pop("layer_norm_epsilon", epsilon)
-    state = _encoder_part(read_checkpoint(source), "videomae.", TRANSFORMERS_OTHER_PARTS)
+    state = encoder_part(read_checkpoint(source), "videomae.", TRANSFORMERS_OTHER_PARTS)
     layer = "encoder.layer.{}"
     config = _config(state, "embeddings.patch_embeddings.projection.weight",
                      r"encoder\.layer\.(\d+)\.", layer + ".intermediate.dense.weight",
@@ -183,9 +174,8 @@ def convert_videomae_transformers(source, num_heads=None, **config_overrides):
         # `state_dict()` in memory has `query.bias` / `value.bias`.
         biases = ((attention + "q_bias", attention + "v_bias")
                   if attention + "q_bias" in state else (keys[0] + ".bias", keys[2] + ".bias"))
-        return [(tuple(k + ".weight" for k in keys), block.qkv.kernel,
-                 lambda q, k, v: np.concatenate([q, k, v], axis=0).T),
-                (biases, block.qkv.bias, lambda q, v: np.concatenate([q, np.zeros_like(q), v]))]
+        return [(tuple(k + ".weight" for k in keys), block.qkv.kernel, concatenated_kernel),
+                (biases, block.qkv.bias, query_zero_value_bias)]
 
     names = {"norm1": layer + ".layernorm_before", "norm2": layer + ".layernorm_after",
              "proj": layer + ".attention.output.dense", "fc1": layer + ".intermediate.dense",

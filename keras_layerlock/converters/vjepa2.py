@@ -21,11 +21,10 @@ Facts the mapping rests on (facebookresearch/vjepa2,
   as 16 repeated frames.
 """
 
-import json
-import os
-
+from keras_layerlock.converters.checkpoint_files import encoder_part
 from keras_layerlock.converters.checkpoint_files import read_checkpoint
 from keras_layerlock.converters.checkpoint_files import strip_prefix
+from keras_layerlock.converters.checkpoint_files import transformers_config
 from keras_layerlock.converters.strict_assignment import CheckpointMismatchError
 from keras_layerlock.converters.strict_assignment import assign_strictly
 from keras_layerlock.converters.vit_mapping import block_mapping
@@ -42,6 +41,8 @@ from keras_layerlock.models.video_vit.video_vit_presets import IMAGENET_STD
 # weights do not say how many heads there are.
 VJEPA2_NUM_HEADS = {1024: 16, 1280: 16, 1408: 22}
 OFFICIAL_COMPONENTS = ("target_encoder", "encoder")
+# DistributedDataParallel's and V-JEPA's wrappers around the encoder's keys.
+OFFICIAL_PREFIXES = ("module.backbone.", "module.", "backbone.")
 # `VJEPA2Model` / `VJEPA2ForVideoClassification` parts other than the
 # encoder: known, and left out of an encoder conversion.
 TRANSFORMERS_OTHER_COMPONENTS = ("predictor.", "pooler.", "classifier.")
@@ -80,12 +81,12 @@ def backbone_config(state, patch_key, block_pattern, fc1_key, qkv_bias_keys, fin
 def official_encoder_state(checkpoint, component=None):
     """The encoder state dict of an official V-JEPA 2 checkpoint, prefixes
     removed, and the component it came from."""
-    if "patch_embed.proj.weight" in strip_prefix(checkpoint, ("module.backbone.", "module.",
-                                                             "backbone.")):
+    bare = strip_prefix(checkpoint, OFFICIAL_PREFIXES)
+    if "patch_embed.proj.weight" in bare:
         if component is not None:
             raise ValueError(f"`component={component!r}` was given, but this file holds one "
                              "bare encoder state dict.")
-        return strip_prefix(checkpoint, ("module.backbone.", "module.", "backbone.")), "encoder"
+        return bare, "encoder"
     components = [c for c in OFFICIAL_COMPONENTS if isinstance(checkpoint.get(c), dict)]
     component = component or (components[0] if components else None)
     if component not in checkpoint or not isinstance(checkpoint.get(component), dict):
@@ -94,8 +95,7 @@ def official_encoder_state(checkpoint, component=None):
             f"{sorted(checkpoint)}. V-JEPA 2 checkpoints hold 'encoder', 'target_encoder' and "
             "'predictor'."
         )
-    return strip_prefix(checkpoint[component], ("module.backbone.", "module.", "backbone.")), \
-        component
+    return strip_prefix(checkpoint[component], OFFICIAL_PREFIXES), component
 
 
 def convert_vjepa2(source, component=None, num_heads=None, **config_overrides):
@@ -155,9 +155,8 @@ def convert_vjepa2_transformers(source, num_heads=None, **config_overrides):
     """
     from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 
-    state = {k[len("vjepa2."):] if k.startswith("vjepa2.") else k: v
-             for k, v in read_checkpoint(source).items()}
-    hf_config = _transformers_config(source)
+    state = encoder_part(read_checkpoint(source), "vjepa2.", TRANSFORMERS_OTHER_COMPONENTS)
+    hf_config = transformers_config(source)
     if hf_config:
         num_heads = num_heads or hf_config.get("num_attention_heads")
         activation = hf_config.get("hidden_act", "gelu")
@@ -171,7 +170,6 @@ def convert_vjepa2_transformers(source, num_heads=None, **config_overrides):
             "layer_norm_epsilon": hf_config.get("layer_norm_eps", 1e-6),
             **config_overrides,
         }
-    state = {k: v for k, v in state.items() if not k.startswith(TRANSFORMERS_OTHER_COMPONENTS)}
     layer = "encoder.layer.{}"
     config = backbone_config(
         state, "encoder.embeddings.patch_embeddings.proj.weight", r"encoder\.layer\.(\d+)\.",
@@ -197,12 +195,3 @@ def convert_vjepa2_transformers(source, num_heads=None, **config_overrides):
     assign_strictly(state, mapping, "transformers VJEPA2Model encoder")
     return backbone
 
-
-def _transformers_config(source):
-    if isinstance(source, (str, os.PathLike)):
-        folder = source if os.path.isdir(source) else os.path.dirname(os.fspath(source))
-        path = os.path.join(folder, "config.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                return json.load(f)
-    return {}
