@@ -1,10 +1,12 @@
 from keras_layerlock.converters.videomae import convert_videomae
 from keras_layerlock.converters.videomae import convert_videomae_transformers
+from keras_layerlock.converters.vjepa import convert_vjepa
 from keras_layerlock.converters.vjepa2 import convert_vjepa2
 from keras_layerlock.converters.vjepa2 import convert_vjepa2_transformers
 
 # source name: (converter, what it reads)
 CONVERTERS = {
+    "vjepa": (convert_vjepa, "official V-JEPA .pth.tar (facebookresearch/jepa): an encoder"),
     "vjepa2": (convert_vjepa2, "official V-JEPA 2 .pt (facebookresearch/vjepa2): an encoder"),
     "vjepa2_transformers": (convert_vjepa2_transformers,
                             "transformers VJEPA2Model / VJEPA2ForVideoClassification: the "
@@ -31,7 +33,8 @@ def convert_checkpoint(path, source, preset_dir=None, **kwargs):
     Args:
         path: the checkpoint file (or folder, or loaded state dict; see
             each converter).
-        source: one of `CONVERTERS`: `"vjepa2"` (the official `.pt`),
+        source: one of `CONVERTERS`: `"vjepa"` (the official V-JEPA
+            `.pth.tar`), `"vjepa2"` (the official `.pt`),
             `"vjepa2_transformers"` (a `transformers` state dict or model
             folder), `"videomae"` (the original `.pth`),
             `"videomae_transformers"`.

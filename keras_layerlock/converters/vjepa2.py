@@ -92,8 +92,8 @@ def official_encoder_state(checkpoint, component=None):
     if component not in checkpoint or not isinstance(checkpoint.get(component), dict):
         raise CheckpointMismatchError(
             f"The checkpoint has no {component!r} state dict; its top-level keys are "
-            f"{sorted(checkpoint)}. V-JEPA 2 checkpoints hold 'encoder', 'target_encoder' and "
-            "'predictor'."
+            f"{sorted(checkpoint)}. V-JEPA and V-JEPA 2 checkpoints hold 'encoder', "
+            "'target_encoder' and 'predictor'."
         )
     return strip_prefix(checkpoint[component], OFFICIAL_PREFIXES), component
 
@@ -120,6 +120,13 @@ def convert_vjepa2(source, component=None, num_heads=None, **config_overrides):
                              "blocks.{}.mlp.fc1.weight", ("blocks.{}.attn.qkv.bias",),
                              "norm.weight", num_heads, **config_overrides)
     backbone = VideoViTBackbone(**config)
+    assign_strictly(state, official_encoder_mapping(backbone), f"V-JEPA 2 {component}")
+    return backbone
+
+
+def official_encoder_mapping(backbone):
+    """Keys of the official V-JEPA / V-JEPA 2 encoder (the two share them)
+    to `backbone`'s variables."""
 
     def qkv(i, block):
         mapping = [((f"blocks.{i}.attn.qkv.weight",), block.qkv.kernel, transpose)]
@@ -131,9 +138,7 @@ def convert_vjepa2(source, component=None, num_heads=None, **config_overrides):
              "proj": "blocks.{}.attn.proj", "fc1": "blocks.{}.mlp.fc1",
              "fc2": "blocks.{}.mlp.fc2"}
     mapping = embedding_and_norm_mapping(backbone, "patch_embed.proj", "norm")
-    mapping += block_mapping(backbone, names, qkv)
-    assign_strictly(state, mapping, f"V-JEPA 2 {component}")
-    return backbone
+    return mapping + block_mapping(backbone, names, qkv)
 
 
 def convert_vjepa2_transformers(source, num_heads=None, **config_overrides):

@@ -18,16 +18,30 @@ class SinCosPositionEmbedding3D(keras.layers.Layer):
     over the flattened token index is a different function; this layer
     implements the 3-D one.
 
+    V-JEPA's released encoders hold the table of their training grid and,
+    for any other grid, resize it with PyTorch's trilinear interpolation
+    (`align_corners=False`) rather than evaluating the sines on the new
+    grid. `reference_grid_shape` reproduces that: the embedding of a token
+    of a `grid_shape` grid is the interpolated reference table at its
+    cell. Each channel depends on one axis only, so the trilinear resize is
+    a linear interpolation per axis, computed here per token (masked
+    subsets of tokens get the same values as the full grid).
+
     Args:
         max_wavelength: float; defaults to 10,000.
         uniform_power: bool. Equal channel shares for T, H and W instead of
             1/2, 1/4, 1/4. Defaults to False.
+        reference_grid_shape: None (evaluate the sines at every grid's own
+            coordinates) or `(T', H', W')`: the grid whose table is
+            interpolated to other grids, as V-JEPA's code does.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
         inputs: tokens `(batch, num_tokens, hidden_dim)`.
         positions: `(num_tokens, 3)` or `(batch, num_tokens, 3)` grid
             coordinates.
+        grid_shape: the `(T', H', W')` grid `positions` belong to; needed
+            only with `reference_grid_shape` (None: the reference grid).
 
     Example:
     ```python
@@ -37,7 +51,8 @@ class SinCosPositionEmbedding3D(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, max_wavelength=10000.0, uniform_power=False, **kwargs):
+    def __init__(self, max_wavelength=10000.0, uniform_power=False, reference_grid_shape=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if float(max_wavelength) <= 0:
             raise ValueError(
@@ -46,6 +61,17 @@ class SinCosPositionEmbedding3D(keras.layers.Layer):
             )
         self.max_wavelength = float(max_wavelength)
         self.uniform_power = bool(uniform_power)
+        if reference_grid_shape is not None:
+            reference_grid_shape = tuple(reference_grid_shape)
+            if len(reference_grid_shape) != 3 or any(
+                isinstance(g, bool) or int(g) != g or g < 1 for g in reference_grid_shape
+            ):
+                raise ValueError(
+                    "`reference_grid_shape` must be None or three positive ints (T', H', W'). "
+                    f"Received: reference_grid_shape={reference_grid_shape!r}"
+                )
+            reference_grid_shape = tuple(int(g) for g in reference_grid_shape)
+        self.reference_grid_shape = reference_grid_shape
         self.built = True
 
     def axis_dims(self, hidden_dim):
@@ -55,7 +81,7 @@ class SinCosPositionEmbedding3D(keras.layers.Layer):
             return (d, d, d)
         return (hidden_dim // 2, hidden_dim // 4, hidden_dim // 4)
 
-    def embedding(self, positions, hidden_dim):
+    def embedding(self, positions, hidden_dim, grid_shape=None):
         """The `(B|1, N, hidden_dim)` embedding of the given positions."""
         positions = standardize_positions(positions)
         parts = []
@@ -69,12 +95,23 @@ class SinCosPositionEmbedding3D(keras.layers.Layer):
                 )
             omega = ops.arange(n // 2, dtype="float32") / (n / 2.0)
             omega = ops.power(self.max_wavelength, -omega)
-            angles = positions[..., axis, None] * omega
-            parts += [ops.sin(angles), ops.cos(angles)]
+            coordinate = positions[..., axis, None]
+            if self.reference_grid_shape is None:
+                parts.append(_sin_cos(coordinate * omega))
+                continue
+            reference = self.reference_grid_shape[axis]
+            size = reference if grid_shape is None else int(grid_shape[axis])
+            # PyTorch's source index for align_corners=False, clamped at 0.
+            source = ops.maximum((coordinate + 0.5) * (reference / size) - 0.5, 0.0)
+            lower = ops.minimum(ops.floor(source), reference - 1.0)
+            upper = ops.minimum(lower + 1.0, reference - 1.0)
+            weight = source - lower
+            parts.append((1.0 - weight) * _sin_cos(lower * omega)
+                         + weight * _sin_cos(upper * omega))
         return ops.concatenate(parts, axis=-1)[..., :hidden_dim]
 
-    def call(self, inputs, positions):
-        emb = self.embedding(positions, inputs.shape[-1])
+    def call(self, inputs, positions, grid_shape=None):
+        emb = self.embedding(positions, inputs.shape[-1], grid_shape)
         return inputs + ops.cast(emb, inputs.dtype)
 
     def compute_output_shape(self, inputs_shape, positions_shape=None):
@@ -86,6 +123,11 @@ class SinCosPositionEmbedding3D(keras.layers.Layer):
             {
                 "max_wavelength": self.max_wavelength,
                 "uniform_power": self.uniform_power,
+                "reference_grid_shape": self.reference_grid_shape,
             }
         )
         return config
+
+
+def _sin_cos(angles):
+    return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)

@@ -306,7 +306,7 @@ class LayerLockMAE(PretrainingModel):
         if target > 0:
             # Targets: the frozen prefix again, on all tokens, up to block k.
             tokens = backbone.add_position_embedding(
-                backbone.patch_embedding.project(patches), positions
+                backbone.patch_embedding.project(patches), positions, encoding["grid"]
             )
             blocks = [backbone.patch_tokens(b) for b in backbone.encode(
                 ops.stop_gradient(tokens), positions, 0, target, training=False)]
@@ -322,7 +322,8 @@ class LayerLockMAE(PretrainingModel):
             targets = pixel_targets(ops.cast(targets, self.compute_dtype), self.norm_pix_loss,
                                     self.raw_pixel_loss_weight)
 
-        decoded = self._decode(x, visible_positions, predicted_positions, training)
+        decoded = self._decode(x, visible_positions, predicted_positions, training,
+                               encoding["grid"])
         if target == 0:
             predictions = self.pixel_head(decoded)
         elif self.target_mode == "all":
@@ -341,7 +342,7 @@ class LayerLockMAE(PretrainingModel):
             # The collapse baseline: the online network's own current
             # activations (not frozen) as a second target.
             tokens = backbone.add_position_embedding(
-                backbone.patch_embedding.project(patches), positions
+                backbone.patch_embedding.project(patches), positions, encoding["grid"]
             )
             full = backbone.patch_tokens(
                 backbone.encode(tokens, positions, 0, self.online_latent_layer)[-1])
@@ -373,7 +374,7 @@ class LayerLockMAE(PretrainingModel):
         # tokens as embedding everything and gathering, without the
         # scatter in the backward pass.
         x = backbone.patch_embedding.project(gather_tokens(patches, visible_ids))
-        x = backbone.add_position_embedding(x, visible_positions)
+        x = backbone.add_position_embedding(x, visible_positions, grid)
         num_frozen = self.num_frozen_layers
         if num_frozen > 0:
             # Frozen prefix: forward only, on the visible tokens.
@@ -385,7 +386,7 @@ class LayerLockMAE(PretrainingModel):
                 x, visible_positions, num_frozen, self.num_encoder_layers, training=training
             )[-1]
         return {"encoded": x, "visible_ids": visible_ids, "masked_ids": masked_ids,
-                "patches": patches, "positions": positions}
+                "patches": patches, "positions": positions, "grid": grid}
 
     def online_latent_weight_at(self, step):
         """Weight of the online latent loss at training step `step`."""
@@ -395,13 +396,14 @@ class LayerLockMAE(PretrainingModel):
         progress = ops.clip(progress, 0.0, 1.0)
         return self.online_latent_weight * 0.5 * (1.0 - ops.cos(np.pi * progress))
 
-    def _decode(self, visible, visible_positions, predicted_positions, training):
+    def _decode(self, visible, visible_positions, predicted_positions, training, grid_shape=None):
         if self.decoder == "mae":
             return self.predictor(
                 visible, visible_positions, predicted_positions, training=training
             )
         return self._decode_with_backbone_blocks(
-            self.latent_token, visible, visible_positions, predicted_positions, training=training)
+            self.latent_token, visible, visible_positions, predicted_positions, training=training,
+            grid_shape=grid_shape)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = masked_reconstruction_loss(y_pred["predictions"], y_pred["targets"])

@@ -138,13 +138,15 @@ class PretrainingModel(KerasHubTask):
         """Called with the variables current, before the flags change."""
 
     def _decode_with_backbone_blocks(self, query_token, context, context_positions,
-                                     query_positions, context_valid=None, training=None):
+                                     query_positions, context_valid=None, training=None,
+                                     grid_shape=None):
         """The backbone's blocks after the encoder over context plus queries.
 
         One `query_token` per position in `query_positions` (carrying that
         position) joins the encoder's `context` tokens; returns the queries'
         outputs of the last block. `context_valid` (bool `(B, n_context)`)
-        hides padding context tokens from every token.
+        hides padding context tokens from every token; `grid_shape` is the
+        clip's token grid (for position embeddings that depend on it).
         """
         backbone = self.backbone
         batch_size = ops.shape(context)[0]
@@ -152,7 +154,7 @@ class PretrainingModel(KerasHubTask):
         num_query = query_positions.shape[1]
         queries = ops.cast(query_token, self.compute_dtype)
         queries = ops.broadcast_to(queries[None, None, :], (batch_size, num_query, queries.shape[0]))
-        queries = backbone.add_position_embedding(queries, query_positions)
+        queries = backbone.add_position_embedding(queries, query_positions, grid_shape)
         x = ops.concatenate([context, queries], axis=1)
         positions = ops.concatenate(
             [ops.cast(context_positions, "int32"), ops.cast(query_positions, "int32")], axis=1)

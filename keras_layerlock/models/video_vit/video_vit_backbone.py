@@ -106,6 +106,10 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
         vjepa2_frequency_quirk: bool; see `RotaryEmbedding3D`. Defaults to
             True.
         sincos_uniform_power: bool; see `SinCosPositionEmbedding3D`.
+        sincos_grid_interpolation: bool. With `"sincos3d"`: the table of
+            the nominal grid, trilinearly interpolated to other grids, as
+            V-JEPA's released encoders do (False: the sines evaluated at
+            every grid's own coordinates). Defaults to False.
         use_qkv_bias: bool; defaults to True.
         use_final_norm: bool. LayerNorm on the last block's output; defaults
             to False (4DS has none, V-JEPA has one).
@@ -174,6 +178,7 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
         rope_max_wavelength: float = 10000.0,
         vjepa2_frequency_quirk: bool = True,
         sincos_uniform_power: bool = False,
+        sincos_grid_interpolation: bool = False,
         use_qkv_bias: bool = True,
         use_final_norm: bool = False,
         activation: str = "gelu",
@@ -233,6 +238,13 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
         self.rope_max_wavelength = float(rope_max_wavelength)
         self.vjepa2_frequency_quirk = bool(vjepa2_frequency_quirk)
         self.sincos_uniform_power = bool(sincos_uniform_power)
+        if not isinstance(sincos_grid_interpolation, bool):
+            raise ValueError("`sincos_grid_interpolation` must be a bool; received "
+                             f"{sincos_grid_interpolation!r}.")
+        if sincos_grid_interpolation and position_encoding != "sincos3d":
+            raise ValueError("`sincos_grid_interpolation=True` needs position_encoding='sincos3d'; "
+                             f"received position_encoding={position_encoding!r}.")
+        self.sincos_grid_interpolation = sincos_grid_interpolation
         self.use_qkv_bias = bool(use_qkv_bias)
         self.use_final_norm = bool(use_final_norm)
         self.activation = activation
@@ -280,6 +292,8 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
             self.position_embedding = SinCosPositionEmbedding3D(
                 max_wavelength=self.rope_max_wavelength,
                 uniform_power=self.sincos_uniform_power,
+                reference_grid_shape=(
+                    self.nominal_grid_shape if sincos_grid_interpolation else None),
                 dtype=policy,
                 name="position_embedding",
             )
@@ -371,19 +385,25 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
         check_video_dtype(inputs, "inputs")
         if self.image_num_frames is not None and len(inputs.shape) == 4:
             inputs = ops.repeat(ops.expand_dims(inputs, 1), self.image_num_frames, axis=1)
-        positions = grid_positions(self.grid_shape(inputs.shape))
+        grid = self.grid_shape(inputs.shape)
         tokens = self.patch_embedding(inputs)
-        return self.add_position_embedding(tokens, positions), positions
+        positions = grid_positions(grid)
+        return self.add_position_embedding(tokens, positions, grid), positions
 
-    def add_position_embedding(self, tokens, positions):
+    def add_position_embedding(self, tokens, positions, grid_shape=None):
         """Applies the additive position embedding (if any) to any tokens.
 
         Args:
             tokens: `(B, n, hidden_dim)`.
             positions: `(n, 3)` or `(B, n, 3)` grid coordinates of `tokens`.
+            grid_shape: the `(T', H', W')` grid of the clip `positions`
+                belong to; it matters only with `sincos_grid_interpolation`
+                (None: the nominal grid).
         """
         if self.position_embedding is None:
             return tokens
+        if self.sincos_grid_interpolation:
+            return self.position_embedding(tokens, positions, grid_shape=grid_shape)
         return self.position_embedding(tokens, positions)
 
     @property
@@ -559,6 +579,7 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
                 "rope_max_wavelength": self.rope_max_wavelength,
                 "vjepa2_frequency_quirk": self.vjepa2_frequency_quirk,
                 "sincos_uniform_power": self.sincos_uniform_power,
+                "sincos_grid_interpolation": self.sincos_grid_interpolation,
                 "use_qkv_bias": self.use_qkv_bias,
                 "use_final_norm": self.use_final_norm,
                 "activation": self.activation,

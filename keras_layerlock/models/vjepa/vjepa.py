@@ -477,7 +477,7 @@ class VJEPA(PretrainingModel):
             outputs["context_tokens"].append(x)
             outputs["context_valid"].append(context_valid)
             predictions = self._predict(
-                x, context_positions, target_positions, context_valid, training)
+                x, context_positions, target_positions, context_valid, training, grid)
             outputs["predictions"].append(predictions)
             outputs["targets"].append(gather_tokens(features, target_ids))
             outputs["target_valid"].append(target_valid)
@@ -485,7 +485,8 @@ class VJEPA(PretrainingModel):
             outputs["target_ids"].append(target_ids)
         return outputs
 
-    def _predict(self, context, context_positions, target_positions, context_valid, training):
+    def _predict(self, context, context_positions, target_positions, context_valid, training,
+                 grid_shape=None):
         if self.predictor is not None:
             predictions = self.predictor(
                 context, context_positions, target_positions, context_mask=context_valid,
@@ -494,7 +495,7 @@ class VJEPA(PretrainingModel):
             return self.pixel_head(predictions) if self.predicts_pixels else predictions
         x = self._decode_with_backbone_blocks(
             self.query_token, context, context_positions, target_positions, context_valid,
-            training)
+            training, grid_shape)
         return self.pixel_head(x) if self.predicts_pixels else self.latent_head(x)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
