@@ -1,3 +1,4 @@
+from keras_layerlock.converters.fourds import convert_4ds
 from keras_layerlock.converters.videomae import convert_videomae
 from keras_layerlock.converters.videomae import convert_videomae_transformers
 from keras_layerlock.converters.vjepa import convert_vjepa
@@ -16,6 +17,7 @@ CONVERTERS = {
     "videomae_transformers": (convert_videomae_transformers,
                               "transformers VideoMAEModel / ForVideoClassification / "
                               "ForPreTraining: the encoder"),
+    "4ds": (convert_4ds, "released 4DS .npz (google-deepmind/representations4d): the encoder"),
 }
 
 
@@ -37,7 +39,7 @@ def convert_checkpoint(path, source, preset_dir=None, **kwargs):
             `.pth.tar`), `"vjepa2"` (the official `.pt`),
             `"vjepa2_transformers"` (a `transformers` state dict or model
             folder), `"videomae"` (the original `.pth`),
-            `"videomae_transformers"`.
+            `"videomae_transformers"`, `"4ds"` (the released `.npz`).
         preset_dir: optional; where to write the result as a keras-hub
             preset directory (`VideoViTBackbone.from_preset(preset_dir)`
             loads it).

@@ -5,7 +5,8 @@ Sizes (width / depth / MLP / heads) are the reference ViT sizes used by the
 2024; Erdogan et al., "LayerLock", 2025, Sec. 4 and supplementary A). The
 generic `video_vit_*` presets use LayerLock's 4DS defaults: patch
 `(2, 16, 16)`, 16 x 224 x 224 clips, 3-D RoPE after the first LayerNorm.
-The `4ds_*` presets also use the tanh GELU of their Flax implementation;
+The `4ds_vit_*` presets also use the tanh GELU of their Flax implementation;
+the `4ds_release_*` presets are the released 4DS checkpoints' encoders;
 `vjepa_vit_l` is the V-JEPA encoder of LayerLock's V-JEPA runs (learned
 position embeddings, final LayerNorm); the `vjepa2_*` presets are V-JEPA 2's encoders (its RoPE, its input
 statistics).
@@ -122,6 +123,22 @@ VIDEO_VIT_PRESETS.update(
             "4DS-e encoder (ViT-e, 3-D RoPE), as trained by LayerLock.",
             _config("e", activation="gelu_approximate"),
             paper_params={"mae": 3811e6, "layerlock": 3818e6},
+        ),
+        # The released 4DS checkpoints (google-deepmind/representations4d):
+        # learned (T', h, w) position table, no final norm, [0, 1] input;
+        # `keras_layerlock.converters` (source "4ds") loads them.
+        "4ds_release_vit_b_dist_e": _entry(
+            "4DS-B-dist-e, the released ViT-B distilled from 4DS-e (learned position "
+            "table, tanh GELU, no final norm, [0, 1] input); its feature k is layer k - 1.",
+            _config("b", position_encoding="learned", activation="gelu_approximate"),
+            paper_params={"released": 88e6},
+        ),
+        "4ds_release_vit_e": _entry(
+            "4DS-e, the released ViT-e (learned position table, tanh GELU, no final norm, "
+            "[0, 1] input; grid assumed 16 x 224 x 224 as for 4DS-B-dist-e: the converter "
+            "reads the grid from the file).",
+            _config("e", position_encoding="learned", activation="gelu_approximate"),
+            paper_params={"released": 3.8e9},
         ),
         "vjepa_vit_l": _entry(
             "V-JEPA ViT-L/16 encoder as in LayerLock's V-JEPA runs (learned "
