@@ -60,6 +60,7 @@ from keras_layerlock.models import ReadoutClassifier
 from keras_layerlock.models import ReadoutDepthEstimator
 from keras_layerlock.models import TwoViewMAE
 from keras_layerlock.models import ViCMAE
+from keras_layerlock.models import VideoClassifier
 from keras_layerlock.models import VideoViTBackbone
 from keras_layerlock.models import video_vit_parameter_count
 from keras_layerlock.optimizers import LARS

@@ -180,13 +180,14 @@ def videomae_layers(model, clips):
     return [h.numpy() for h in out.hidden_states], out.last_hidden_state.numpy()
 
 
-def videomae_original_state(model):
+def videomae_original_state(model, final_norm=True):
     """The same encoder as an original VideoMAE pretraining checkpoint."""
     hf = model.state_dict()
     state = {"encoder.patch_embed.proj.weight": hf["embeddings.patch_embeddings.projection.weight"],
-             "encoder.patch_embed.proj.bias": hf["embeddings.patch_embeddings.projection.bias"],
-             "encoder.norm.weight": hf["layernorm.weight"],
-             "encoder.norm.bias": hf["layernorm.bias"]}
+             "encoder.patch_embed.proj.bias": hf["embeddings.patch_embeddings.projection.bias"]}
+    if final_norm:
+        state.update({"encoder.norm.weight": hf["layernorm.weight"],
+                      "encoder.norm.bias": hf["layernorm.bias"]})
     for i in range(model.config.num_hidden_layers):
         src, dst = f"encoder.layer.{i}.", f"encoder.blocks.{i}."
         state[dst + "attn.qkv.weight"] = torch.cat(
@@ -236,6 +237,44 @@ def test_a_fine_tuned_videomae_classifier_gives_its_encoder_without_a_final_norm
                                                 num_frames=4, image_size=16)
     assert backbone.final_norm is None
     assert_matches_videomae(backbone, model.videomae)
+
+
+def test_a_fine_tuned_videomae_converts_into_a_classifier_with_its_logits(tmp_path):
+    """`component="classifier"`: mean pooling, fc_norm and the linear head
+    give `VideoMAEForVideoClassification`'s logits, from the transformers
+    state dict and from the same weights in the original layout."""
+    model = videomae_model(transformers.VideoMAEForVideoClassification, use_mean_pooling=True,
+                           num_labels=5, seed=4)
+    clips = videos(5)
+    pixels = torch.from_numpy(np.transpose((clips - MEAN) / STD, (0, 1, 4, 2, 3)))
+    with torch.no_grad():
+        logits = model(pixels).logits.numpy()
+    folder = str(tmp_path / "hf")
+    model.save_pretrained(folder)
+    classifier = kl.converters.convert_checkpoint(folder, source="videomae_transformers",
+                                                  component="classifier",
+                                                  preset_dir=str(tmp_path / "preset"))
+    assert isinstance(classifier, kl.VideoClassifier) and classifier.num_classes == 5
+    np.testing.assert_allclose(to_numpy(classifier(clips)), logits, atol=1e-4, rtol=1e-4)
+    restored = kl.VideoClassifier.from_preset(str(tmp_path / "preset"))
+    np.testing.assert_allclose(to_numpy(restored(clips)), logits, atol=1e-4, rtol=1e-4)
+
+    hf = model.state_dict()
+    encoder = videomae_original_state(model.videomae, final_norm=False)
+    original = {k[len("encoder."):]: v for k, v in encoder.items() if k.startswith("encoder.")}
+    original.update({"fc_norm.weight": hf["fc_norm.weight"], "fc_norm.bias": hf["fc_norm.bias"],
+                     "head.weight": hf["classifier.weight"], "head.bias": hf["classifier.bias"]})
+    converted = kl.converters.convert_checkpoint({"module": original}, source="videomae",
+                                                 component="classifier", num_heads=2,
+                                                 num_frames=4, image_size=16,
+                                                 layer_norm_epsilon=1e-12)
+    # The original fc_norm has epsilon 1e-6 (transformers' 1e-5).
+    np.testing.assert_allclose(to_numpy(converted(clips)), logits, atol=1e-4, rtol=1e-4)
+    with pytest.raises(CheckpointMismatchError, match=r"missing key 'head\.weight'"):
+        kl.converters.convert_checkpoint(
+            {k: v for k, v in original.items() if not k.startswith("head.")},
+            source="videomae", component="classifier", num_heads=2, num_frames=4,
+            image_size=16)
 
 
 def test_a_damaged_videomae_checkpoint_is_refused_naming_the_key(tmp_path):

@@ -12,6 +12,7 @@ from keras_layerlock.models.vic_mae.mae_sim_siam import MAESimSiam
 from keras_layerlock.models.vic_mae.mae_vic_reg import MAEVICReg
 from keras_layerlock.models.vic_mae.two_view_mae import TwoViewMAE
 from keras_layerlock.models.vic_mae.vic_mae import ViCMAE
+from keras_layerlock.models.video_classifier.video_classifier import VideoClassifier
 from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 from keras_layerlock.models.video_vit.video_vit_parameter_count import video_vit_parameter_count
 from keras_layerlock.models.video_vit.video_vit_presets import register_preset

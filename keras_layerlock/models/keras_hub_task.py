@@ -53,6 +53,15 @@ class KerasHubTask(Task, metaclass=SubclassedModelType):
                 path, max_shard_size=max_shard_size)
         )
 
+    def compile_from_config(self, config):
+        # Task models override `compile` (for their defaults), which makes
+        # Keras skip re-compiling a loaded model; a reloaded task must train
+        # on with its optimizer state, so compile here.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def fit(self, *args, **kwargs):
         return keras.Model.fit(self, *args, **kwargs)
 

@@ -295,15 +295,6 @@ class FrozenFeatureReadout(KerasHubTask):
             )
         super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
 
-    def compile_from_config(self, config):
-        # The subclasses override `compile` (for their defaults), which makes
-        # Keras skip re-compiling a loaded model; a reloaded readout must
-        # train again with its optimizer state, so compile here.
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
-
     def _base_config(self):
         return {
             "backbone": None if self.backbone is None else keras.layers.serialize(self.backbone),
