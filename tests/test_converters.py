@@ -1,6 +1,7 @@
 """Converters: V-JEPA 2 checkpoints, official and `transformers`, strictly
 loaded and checked against `transformers`' independent `VJEPA2Model`."""
 
+import keras
 import numpy as np
 import pytest
 from testing_utils import to_numpy
@@ -103,6 +104,87 @@ def test_official_checkpoint_converts_and_matches_every_layer(tmp_path):
                                               component="encoder")
     assert not np.allclose(to_numpy(online.patch_embedding.bias),
                            to_numpy(backbone.patch_embedding.bias))
+
+
+def official_predictor_state(model):
+    """`transformers`' predictor as the official checkpoint's `predictor`."""
+    hf = {k[len("predictor."):]: v for k, v in model.state_dict().items()
+          if k.startswith("predictor.")}
+    state = {"predictor_embed.weight": hf["embeddings.predictor_embeddings.weight"],
+             "predictor_embed.bias": hf["embeddings.predictor_embeddings.bias"],
+             "predictor_norm.weight": hf["layernorm.weight"],
+             "predictor_norm.bias": hf["layernorm.bias"],
+             "predictor_proj.weight": hf["proj.weight"], "predictor_proj.bias": hf["proj.bias"]}
+    for i, token in enumerate(hf["embeddings.mask_tokens"]):
+        state[f"mask_tokens.{i}"] = token
+    for i in range(model.config.pred_num_hidden_layers):
+        src, dst = f"layer.{i}.", f"predictor_blocks.{i}."
+        for part in ("weight", "bias"):
+            state[dst + "attn.qkv." + part] = torch.cat(
+                [hf[src + f"attention.{n}.{part}"] for n in ("query", "key", "value")])
+            for a, b in (("norm1", "norm1"), ("norm2", "norm2"), ("attention.proj", "attn.proj"),
+                         ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
+                state[dst + b + "." + part] = hf[src + a + "." + part]
+    return {"module.backbone." + k: v.clone() for k, v in state.items()}
+
+
+def assert_predictor_matches_transformers(vjepa, model, clips, seed=0):
+    """The converted predictor, fed the encoder's context tokens, gives
+    `transformers`' predictions for the target tokens (its mask token 1)."""
+    rng = np.random.default_rng(seed)
+    order = np.stack([rng.permutation(32) for _ in range(len(clips))])
+    context_ids, target_ids = np.sort(order[:, :20], 1), np.sort(order[:, 20:], 1)
+    pixels = torch.from_numpy(np.transpose((clips - MEAN) / STD, (0, 1, 4, 2, 3)))
+    with torch.no_grad():
+        out = model(pixels, context_mask=[torch.from_numpy(context_ids)],
+                    target_mask=[torch.from_numpy(target_ids)])
+    expected = out.predictor_output.last_hidden_state.numpy()
+    encoded = to_numpy(vjepa.backbone(clips)[-1])
+    positions = to_numpy(kl.utils.grid_positions((2, 4, 4)))
+    context = np.take_along_axis(encoded, context_ids[..., None], axis=1)
+    predicted = vjepa.predictor(context, positions[context_ids], positions[target_ids],
+                                mask_index=1)
+    np.testing.assert_allclose(to_numpy(predicted), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_a_vjepa2_checkpoint_converts_into_a_vjepa_model_that_pretrains(tmp_path):
+    model = hf_model(seed=6)
+    with torch.no_grad():  # distinct mask tokens, so the wrong one shows
+        model.predictor.embeddings.mask_tokens.normal_()
+    clips = videos(7)
+    folder = str(tmp_path / "hf")
+    model.save_pretrained(folder)
+    from_hf = kl.converters.convert_checkpoint(folder, source="vjepa2_transformers",
+                                               component="model")
+    assert isinstance(from_hf, kl.VJEPA) and from_hf.predictor.num_mask_tokens == 2
+    assert_predictor_matches_transformers(from_hf, model, clips)
+
+    path = str(tmp_path / "vjepa2.pt")
+    encoder = official_state(model)
+    torch.save({"encoder": {k: v + 0.5 for k, v in encoder.items()}, "target_encoder": encoder,
+                "predictor": official_predictor_state(model), "epoch": 3}, path)
+    official = kl.converters.convert_checkpoint(
+        path, source="vjepa2", component="model", num_heads=2, predictor_num_heads=2,
+        model_kwargs={"seed": 1})
+    # The context encoder is `encoder`; the target encoder `target_encoder`.
+    np.testing.assert_allclose(to_numpy(official.backbone.patch_embedding.bias),
+                               to_numpy(official.target_encoder.patch_embedding.bias) + 0.5,
+                               atol=1e-6)
+    official.backbone.set_weights(official.target_encoder.get_weights())
+    assert_predictor_matches_transformers(official, model, clips)
+    official.compile(optimizer=keras.optimizers.AdamW(1e-4))
+    history = official.fit(np.concatenate([clips, clips]), epochs=1, batch_size=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+    broken = official_predictor_state(model)
+    broken["module.backbone.predictor_blocks.0.mlp.fc3.weight"] = broken.pop(
+        "module.backbone.predictor_blocks.0.mlp.fc2.weight")
+    torch.save({"encoder": encoder, "target_encoder": encoder, "predictor": broken}, path)
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"missing keys: 'predictor\.predictor_blocks\.0\.mlp\.fc2\.weight'"
+                             r".*unexpected keys: 'predictor\.predictor_blocks\.0\.mlp\.fc3"):
+        kl.converters.convert_checkpoint(path, source="vjepa2", component="model",
+                                         num_heads=2, predictor_num_heads=2)
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -175,7 +175,7 @@ def convert_videomae(source, num_heads=None, component="encoder", **config_overr
              "proj": "blocks.{}.attn.proj", "fc1": "blocks.{}.mlp.fc1",
              "fc2": "blocks.{}.mlp.fc2"}
     mapping = embedding_and_norm_mapping(backbone, "patch_embed.proj", "norm")
-    mapping += _position_mapping(backbone) + block_mapping(backbone, names, qkv)
+    mapping += _position_mapping(backbone) + block_mapping(backbone.transformer_layers, names, qkv)
     model = backbone
     if component == "classifier":
         model, mapping = _classifier(backbone, state, ORIGINAL_HEAD, 1e-6, mapping)
@@ -243,7 +243,7 @@ def convert_videomae_transformers(source, num_heads=None, component="encoder",
              "fc2": layer + ".output.dense"}
     mapping = embedding_and_norm_mapping(backbone, "embeddings.patch_embeddings.projection",
                                          "layernorm")
-    mapping += _position_mapping(backbone) + block_mapping(backbone, names, qkv)
+    mapping += _position_mapping(backbone) + block_mapping(backbone.transformer_layers, names, qkv)
     model = backbone
     if component == "classifier":
         model, mapping = _classifier(backbone, state, TRANSFORMERS_HEAD,

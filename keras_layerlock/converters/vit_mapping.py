@@ -28,30 +28,43 @@ def concatenated_bias(query, key, value):
     return np.concatenate([query, key, value], axis=0)
 
 
-def block_mapping(backbone, names, qkv):
-    """`(keys, variable, transform)` for every block; `names` maps the
-    library's sub-layer to the checkpoint's key of block `{i}`."""
+def block_mapping(blocks, names, qkv):
+    """`(keys, variable, transform)` for every `TransformerBlock` of
+    `blocks`; `names` maps the library's sub-layer to the checkpoint's key
+    of block `{i}`."""
     mapping = []
-    for i, block in enumerate(backbone.transformer_layers):
+    for i, block in enumerate(blocks):
         for layer, key in (("attention_norm", names["norm1"]), ("mlp_norm", names["norm2"])):
-            norm = getattr(block, layer)
-            mapping += [((key.format(i) + ".weight",), norm.gamma, same),
-                        ((key.format(i) + ".bias",), norm.beta, same)]
+            mapping += norm_mapping(getattr(block, layer), key.format(i))
         mapping += qkv(i, block)
         for layer, key in (("attention_output", names["proj"]),
                            ("mlp_intermediate", names["fc1"]), ("mlp_output", names["fc2"])):
-            dense = getattr(block, layer)
-            mapping += [((key.format(i) + ".weight",), dense.kernel, transpose),
-                        ((key.format(i) + ".bias",), dense.bias, same)]
+            mapping += dense_mapping(getattr(block, layer), key.format(i))
     return mapping
+
+
+def prefixed(mapping, prefix):
+    """`mapping` with `prefix` before every checkpoint key (to load several
+    state dicts of one file in one strict assignment)."""
+    return [(tuple(prefix + key for key in keys), variable, transform)
+            for keys, variable, transform in mapping]
+
+
+def dense_mapping(dense, key):
+    """A `torch.nn.Linear` `key` into a Keras `Dense`."""
+    return [((key + ".weight",), dense.kernel, transpose), ((key + ".bias",), dense.bias, same)]
+
+
+def norm_mapping(norm, key):
+    """A `torch.nn.LayerNorm` `key` into a Keras `LayerNormalization`."""
+    return [((key + ".weight",), norm.gamma, same), ((key + ".bias",), norm.beta, same)]
 
 
 def embedding_and_norm_mapping(backbone, patch, final_norm):
     mapping = [((patch + ".weight",), backbone.patch_embedding.kernel, transpose_conv3d),
                ((patch + ".bias",), backbone.patch_embedding.bias, same)]
     if backbone.final_norm is not None:
-        mapping += [((final_norm + ".weight",), backbone.final_norm.gamma, same),
-                    ((final_norm + ".bias",), backbone.final_norm.beta, same)]
+        mapping += norm_mapping(backbone.final_norm, final_norm)
     return mapping
 
 

@@ -117,6 +117,10 @@ def convert_vjepa(source, component=None, num_heads=None, **config_overrides):
     """
     from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 
+    if component not in (None, "target_encoder", "encoder"):
+        raise ValueError("`component` must be 'target_encoder' (the default) or 'encoder' for "
+                         f"V-JEPA checkpoints; received {component!r}. (Only V-JEPA 2 "
+                         "checkpoints convert into a whole VJEPA model.)")
     state, component = official_encoder_state(read_checkpoint(source), component)
     if POSITION_KEY not in state:
         raise CheckpointMismatchError(

@@ -98,52 +98,112 @@ def official_encoder_state(checkpoint, component=None):
     return strip_prefix(checkpoint[component], OFFICIAL_PREFIXES), component
 
 
-def convert_vjepa2(source, component=None, num_heads=None, **config_overrides):
-    """A `VideoViTBackbone` holding an official V-JEPA 2 encoder.
+def official_backbone_config(state, num_heads=None, **config_overrides):
+    """The `VideoViTBackbone` config of an official encoder state dict."""
+    return backbone_config(state, "patch_embed.proj.weight", r"blocks\.(\d+)\.",
+                           "blocks.{}.mlp.fc1.weight", ("blocks.{}.attn.qkv.bias",),
+                           "norm.weight", num_heads, **config_overrides)
+
+
+def convert_vjepa2(source, component=None, num_heads=None, predictor_num_heads=None,
+                   model_kwargs=None, **config_overrides):
+    """A `VideoViTBackbone` holding an official V-JEPA 2 encoder, or the
+    whole checkpoint as a `VJEPA` model.
 
     Args:
         source: path of the `.pt` checkpoint (or its loaded dict).
         component: `"target_encoder"` (default: what the released
-            evaluations use) or `"encoder"`.
+            evaluations use), `"encoder"`, or `"model"`: a `VJEPA` whose
+            context encoder, target encoder and predictor hold the
+            checkpoint's `encoder`, `target_encoder` and `predictor`, to
+            continue pretraining.
         num_heads: int; defaults to the released model of that width (16
             for ViT-L and ViT-H, 22 for ViT-g).
+        predictor_num_heads: int (`"model"` only); defaults to the released
+            predictor's (12 for its 384 width).
+        model_kwargs: dict of further `VJEPA` arguments (`"model"` only:
+            masks, loss, EMA schedule, ...).
         **config_overrides: backbone arguments to set (`num_frames`,
             `image_size`: nominal sizes; the RoPE takes any).
 
     Returns:
-        `VideoViTBackbone`, every weight from the checkpoint.
+        `VideoViTBackbone` (or `VJEPA`), every weight from the checkpoint.
     """
     from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 
+    if component == "model":
+        from keras_layerlock.converters.vjepa2_pretraining import convert_official_model
+
+        return convert_official_model(source, num_heads, predictor_num_heads, model_kwargs,
+                                      **config_overrides)
+    _refuse_model_arguments(predictor_num_heads, model_kwargs)
     state, component = official_encoder_state(read_checkpoint(source), component)
-    config = backbone_config(state, "patch_embed.proj.weight", r"blocks\.(\d+)\.",
-                             "blocks.{}.mlp.fc1.weight", ("blocks.{}.attn.qkv.bias",),
-                             "norm.weight", num_heads, **config_overrides)
-    backbone = VideoViTBackbone(**config)
+    backbone = VideoViTBackbone(**official_backbone_config(state, num_heads, **config_overrides))
     assign_strictly(state, official_encoder_mapping(backbone), f"V-JEPA 2 {component}")
     return backbone
+
+
+def _refuse_model_arguments(predictor_num_heads, model_kwargs):
+    if predictor_num_heads is not None or model_kwargs is not None:
+        raise ValueError("`predictor_num_heads` and `model_kwargs` describe a whole V-JEPA 2 "
+                         "model: pass them with component='model'.")
+
+
+def official_qkv(block_prefix):
+    """Mapping of the fused `attn.qkv` of official block `{i}`."""
+    def qkv(i, block):
+        key = f"{block_prefix}.{i}.attn.qkv"
+        mapping = [((key + ".weight",), block.qkv.kernel, transpose)]
+        if block.qkv.bias is not None:
+            mapping.append(((key + ".bias",), block.qkv.bias, same))
+        return mapping
+    return qkv
 
 
 def official_encoder_mapping(backbone):
     """Keys of the official V-JEPA / V-JEPA 2 encoder (the two share them)
     to `backbone`'s variables."""
-
-    def qkv(i, block):
-        mapping = [((f"blocks.{i}.attn.qkv.weight",), block.qkv.kernel, transpose)]
-        if block.qkv.bias is not None:
-            mapping.append(((f"blocks.{i}.attn.qkv.bias",), block.qkv.bias, same))
-        return mapping
-
     names = {"norm1": "blocks.{}.norm1", "norm2": "blocks.{}.norm2",
              "proj": "blocks.{}.attn.proj", "fc1": "blocks.{}.mlp.fc1",
              "fc2": "blocks.{}.mlp.fc2"}
     mapping = embedding_and_norm_mapping(backbone, "patch_embed.proj", "norm")
-    return mapping + block_mapping(backbone, names, qkv)
+    return mapping + block_mapping(backbone.transformer_layers, names, official_qkv("blocks"))
 
 
-def convert_vjepa2_transformers(source, num_heads=None, **config_overrides):
+def transformers_layer_names(layer):
+    """Sub-layer keys of a `transformers` `VJEPA2Layer` (`layer` has `{}`)."""
+    return {"norm1": layer + ".norm1", "norm2": layer + ".norm2",
+            "proj": layer + ".attention.proj", "fc1": layer + ".mlp.fc1",
+            "fc2": layer + ".mlp.fc2"}
+
+
+def transformers_qkv(layer_prefix):
+    """Mapping of the separate query / key / value of `transformers` layer `{i}`."""
+    def qkv(i, block):
+        keys = tuple(f"{layer_prefix}.{i}.attention.{n}" for n in ("query", "key", "value"))
+        mapping = [(tuple(k + ".weight" for k in keys), block.qkv.kernel, concatenated_kernel)]
+        if block.qkv.bias is not None:
+            mapping.append((tuple(k + ".bias" for k in keys), block.qkv.bias,
+                            concatenated_bias))
+        return mapping
+    return qkv
+
+
+def transformers_encoder_mapping(backbone):
+    """Keys of `transformers`' `VJEPA2Model` encoder to `backbone`'s variables."""
+    mapping = embedding_and_norm_mapping(
+        backbone, "encoder.embeddings.patch_embeddings.proj", "encoder.layernorm")
+    return mapping + block_mapping(backbone.transformer_layers,
+                                   transformers_layer_names("encoder.layer.{}"),
+                                   transformers_qkv("encoder.layer"))
+
+
+def convert_vjepa2_transformers(source, num_heads=None, component="encoder",
+                                predictor_num_heads=None, model_kwargs=None,
+                                **config_overrides):
     """A `VideoViTBackbone` holding the encoder of a `transformers`
-    `VJEPA2Model` (or `VJEPA2ForVideoClassification`) state dict.
+    `VJEPA2Model` (or `VJEPA2ForVideoClassification`) state dict, or a
+    `VJEPA2Model` as a `VJEPA` model.
 
     Args:
         source: a Hugging Face model folder (`config.json` beside
@@ -152,18 +212,33 @@ def convert_vjepa2_transformers(source, num_heads=None, **config_overrides):
             weights file, or a `state_dict()`.
         num_heads: int; from `config.json` when there is one, else the
             released model of that width.
+        component: `"encoder"` (default) or `"model"`: a `VJEPA` whose
+            context and target encoders both hold the encoder (the model
+            has one) and whose predictor holds the predictor.
+        predictor_num_heads: int (`"model"` only); from `config.json` when
+            there is one.
+        model_kwargs: dict of further `VJEPA` arguments (`"model"` only).
         **config_overrides: backbone arguments to set.
 
     Returns:
-        `VideoViTBackbone`. The predictor and a classification head's
-        pooler are not part of the encoder and are left out.
+        `VideoViTBackbone` (or `VJEPA`). For the encoder, the predictor and
+        a classification head's pooler are left out.
     """
     from keras_layerlock.models.video_vit.video_vit_backbone import VideoViTBackbone
 
-    state = encoder_part(read_checkpoint(source), "vjepa2.", TRANSFORMERS_OTHER_COMPONENTS)
+    if component not in ("encoder", "model"):
+        raise ValueError(f"`component` must be 'encoder' or 'model'; received {component!r}.")
+    checkpoint = read_checkpoint(source)
+    other_parts = TRANSFORMERS_OTHER_COMPONENTS
+    if component == "model":
+        other_parts = tuple(p for p in other_parts if p != "predictor.")
+    else:
+        _refuse_model_arguments(predictor_num_heads, model_kwargs)
+    state = encoder_part(checkpoint, "vjepa2.", other_parts)
     hf_config = transformers_config(source)
     if hf_config:
         num_heads = num_heads or hf_config.get("num_attention_heads")
+        predictor_num_heads = predictor_num_heads or hf_config.get("pred_num_attention_heads")
         activation = hf_config.get("hidden_act", "gelu")
         if activation not in TRANSFORMERS_ACTIVATIONS:
             raise ValueError(f"config.json's hidden_act={activation!r} has no counterpart here; "
@@ -181,22 +256,11 @@ def convert_vjepa2_transformers(source, num_heads=None, **config_overrides):
         layer + ".mlp.fc1.weight",
         tuple(layer + f".attention.{n}.bias" for n in ("query", "key", "value")),
         "encoder.layernorm.weight", num_heads, **config_overrides)
+    if component == "model":
+        from keras_layerlock.converters.vjepa2_pretraining import convert_transformers_model
+
+        return convert_transformers_model(state, config, predictor_num_heads, model_kwargs)
     backbone = VideoViTBackbone(**config)
-
-    def qkv(i, block):
-        keys = tuple(f"encoder.layer.{i}.attention.{n}" for n in ("query", "key", "value"))
-        mapping = [(tuple(k + ".weight" for k in keys), block.qkv.kernel, concatenated_kernel)]
-        if block.qkv.bias is not None:
-            mapping.append((tuple(k + ".bias" for k in keys), block.qkv.bias,
-                            concatenated_bias))
-        return mapping
-
-    names = {"norm1": layer + ".norm1", "norm2": layer + ".norm2",
-             "proj": layer + ".attention.proj", "fc1": layer + ".mlp.fc1",
-             "fc2": layer + ".mlp.fc2"}
-    mapping = embedding_and_norm_mapping(
-        backbone, "encoder.embeddings.patch_embeddings.proj", "encoder.layernorm")
-    mapping += block_mapping(backbone, names, qkv)
-    assign_strictly(state, mapping, "transformers VJEPA2Model encoder")
+    assign_strictly(state, transformers_encoder_mapping(backbone),
+                    "transformers VJEPA2Model encoder")
     return backbone
-

@@ -32,6 +32,9 @@ class MaskedTokenPredictor(keras.layers.Layer):
         rope_placement: `"post_norm"` or `"qk"` (see `TransformerBlock`).
         activation: MLP activation; defaults to `"gelu"`.
         layer_norm_epsilon: float.
+        num_mask_tokens: int. Learned mask tokens to choose from: V-JEPA
+            keeps one per mask generator (`mask_index` picks it). Defaults
+            to 1.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -40,6 +43,8 @@ class MaskedTokenPredictor(keras.layers.Layer):
         query_positions: `(B, n_query, 3)` positions to predict.
         context_mask: optional bool `(B, n_context)`; False marks padding
             tokens that no token may attend to.
+        mask_index: int. Which mask token the queries carry (taken modulo
+            `num_mask_tokens`, as V-JEPA does).
         training: bool.
 
     Returns:
@@ -67,9 +72,15 @@ class MaskedTokenPredictor(keras.layers.Layer):
         rope_placement="post_norm",
         activation="gelu",
         layer_norm_epsilon=1e-6,
+        num_mask_tokens=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if isinstance(num_mask_tokens, bool) or not isinstance(num_mask_tokens, int) or (
+                num_mask_tokens < 1):
+            raise ValueError(
+                f"`num_mask_tokens` must be a positive int; received {num_mask_tokens!r}.")
+        self.num_mask_tokens = num_mask_tokens
         if int(num_layers) < 1:
             raise ValueError(f"`num_layers` must be >= 1; received {num_layers}.")
         if isinstance(rotary_embedding, dict):
@@ -145,9 +156,12 @@ class MaskedTokenPredictor(keras.layers.Layer):
 
     def build(self, context_shape, context_positions_shape=None, query_positions_shape=None):
         self.input_projection.build(context_shape)
+        # One token keeps its historical `(hidden_dim,)` shape.
+        shape = (self.hidden_dim,) if self.num_mask_tokens == 1 else (
+            self.num_mask_tokens, self.hidden_dim)
         self.mask_token = self.add_weight(
             name="mask_token",
-            shape=(self.hidden_dim,),
+            shape=shape,
             initializer=keras.initializers.TruncatedNormal(stddev=0.02),
         )
         token_shape = (None, None, self.hidden_dim)
@@ -159,7 +173,8 @@ class MaskedTokenPredictor(keras.layers.Layer):
         self.built = True
 
     def call(
-        self, context, context_positions, query_positions, context_mask=None, training=None
+        self, context, context_positions, query_positions, context_mask=None, mask_index=0,
+        training=None,
     ):
         batch_size = ops.shape(context)[0]
         num_context = context.shape[1]
@@ -171,7 +186,10 @@ class MaskedTokenPredictor(keras.layers.Layer):
                 context_positions[None], (batch_size,) + tuple(context_positions.shape)
             )
         context = self.input_projection(context)
-        queries = ops.cast(self.mask_token, self.compute_dtype)
+        token = self.mask_token
+        if self.num_mask_tokens > 1:
+            token = token[int(mask_index) % self.num_mask_tokens]
+        queries = ops.cast(token, self.compute_dtype)
         queries = ops.broadcast_to(queries[None, None, :], (batch_size, num_query, self.hidden_dim))
         if self.position_embedding is not None:
             context = self.position_embedding(context, context_positions)
@@ -216,6 +234,7 @@ class MaskedTokenPredictor(keras.layers.Layer):
                 "rope_placement": self.rope_placement,
                 "activation": self.activation,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "num_mask_tokens": self.num_mask_tokens,
             }
         )
         return config

@@ -85,6 +85,9 @@ class VJEPA(PretrainingModel):
             (at least 1). `predictor="vjepa"` only.
         predictor_intermediate_dim: int; defaults to 4 x predictor width.
             `predictor="vjepa"` only.
+        predictor_num_mask_tokens: int; defaults to one per mask kind
+            (V-JEPA's layout: the queries of mask kind `i` carry token
+            `i`). `predictor="vjepa"` only.
         masks: a preset name in `MULTIBLOCK_PRESETS` (`"vjepa"`: short- and
             long-range masks, each clip used with both; `"layerlock"`: 8
             blocks at 30 %), or a list of `MultiblockMasking` argument
@@ -151,6 +154,7 @@ class VJEPA(PretrainingModel):
         predictor_num_layers: int = 12,
         predictor_num_heads: int | None = None,
         predictor_intermediate_dim: int | None = None,
+        predictor_num_mask_tokens: int | None = None,
         masks: str | list[dict] = "vjepa",
         loss: str = "l1",
         ema_momentum: float | tuple[float, float] = (0.998, 1.0),
@@ -191,7 +195,8 @@ class VJEPA(PretrainingModel):
                     f"{predictor_num_layers}. Pass a smaller value or a deeper backbone.")
             sized = {"predictor_hidden_dim": predictor_hidden_dim,
                      "predictor_num_heads": predictor_num_heads,
-                     "predictor_intermediate_dim": predictor_intermediate_dim}
+                     "predictor_intermediate_dim": predictor_intermediate_dim,
+                     "predictor_num_mask_tokens": predictor_num_mask_tokens}
             given = {k: v for k, v in sized.items() if v is not None}
             if given:
                 raise ValueError(
@@ -278,6 +283,7 @@ class VJEPA(PretrainingModel):
             self.predictor_hidden_dim = None
             self.predictor_num_heads = None
             self.predictor_intermediate_dim = None
+            self.predictor_num_mask_tokens = None
             self.latent_head = keras.layers.Dense(hidden, dtype=policy, name="latent_head")
             self.latent_head.build((None, None, hidden))
             self.query_token = self.add_weight(
@@ -291,6 +297,9 @@ class VJEPA(PretrainingModel):
             self.predictor_intermediate_dim = int(
                 predictor_intermediate_dim or 4 * self.predictor_hidden_dim
             )
+            self.predictor_num_mask_tokens = (
+                len(self.maskings) if predictor_num_mask_tokens is None
+                else predictor_num_mask_tokens)
             self.predictor = MaskedTokenPredictor.for_backbone(
                 backbone,
                 self.predictor_hidden_dim,
@@ -298,6 +307,7 @@ class VJEPA(PretrainingModel):
                 self.predictor_num_heads,
                 self.predictor_intermediate_dim,
                 output_dim=hidden,
+                num_mask_tokens=self.predictor_num_mask_tokens,
                 dtype=policy,
                 name="predictor",
             )
@@ -454,7 +464,7 @@ class VJEPA(PretrainingModel):
         keys = ("predictions", "targets", "target_valid", "context_ids", "target_ids",
                 "context_embeddings", "context_tokens", "context_valid")
         outputs = {k: [] for k in keys}
-        for masking in self.maskings:
+        for mask_index, masking in enumerate(self.maskings):
             context_ids, context_valid, target_ids, target_valid = masking.sample(batch_size, grid)
             context_positions = gather_positions(positions, context_ids)
             target_positions = gather_positions(positions, target_ids)
@@ -477,7 +487,8 @@ class VJEPA(PretrainingModel):
             outputs["context_tokens"].append(x)
             outputs["context_valid"].append(context_valid)
             predictions = self._predict(
-                x, context_positions, target_positions, context_valid, training, grid)
+                x, context_positions, target_positions, context_valid, training, grid,
+                mask_index)
             outputs["predictions"].append(predictions)
             outputs["targets"].append(gather_tokens(features, target_ids))
             outputs["target_valid"].append(target_valid)
@@ -486,11 +497,11 @@ class VJEPA(PretrainingModel):
         return outputs
 
     def _predict(self, context, context_positions, target_positions, context_valid, training,
-                 grid_shape=None):
+                 grid_shape=None, mask_index=0):
         if self.predictor is not None:
             predictions = self.predictor(
                 context, context_positions, target_positions, context_mask=context_valid,
-                training=training,
+                mask_index=mask_index, training=training,
             )
             return self.pixel_head(predictions) if self.predicts_pixels else predictions
         x = self._decode_with_backbone_blocks(
@@ -534,6 +545,7 @@ class VJEPA(PretrainingModel):
             "predictor_num_layers": self.predictor_num_layers,
             "predictor_num_heads": self.predictor_num_heads,
             "predictor_intermediate_dim": self.predictor_intermediate_dim,
+            "predictor_num_mask_tokens": self.predictor_num_mask_tokens,
             "masks": self.masks if isinstance(self.masks, str) else [dict(m) for m in self.masks],
             "loss": self.loss_type,
             "ema_momentum": self.ema_momentum,
