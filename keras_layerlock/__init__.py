@@ -7,6 +7,7 @@ implementation detail.
 from keras_layerlock import callbacks
 from keras_layerlock import converters
 from keras_layerlock import data
+from keras_layerlock import distribution
 from keras_layerlock import evaluation
 from keras_layerlock import layerlock
 from keras_layerlock import layers

@@ -406,3 +406,49 @@ def test_token_masking_layer_config_and_checkpointed_state():
         clone.load_own_variables({})
     with pytest.raises(ValueError, match="masking"):
         kl.TokenMasking(masking="block")
+
+
+def test_rematerialised_blocks_train_exactly_as_stored_ones():
+    """`VideoViTBackbone(remat=True)` recomputes each block in the backward
+    pass (`keras.remat`); the losses and the weights it reaches are the
+    same as without it."""
+    results = []
+    for remat in (False, True):
+        keras.utils.set_random_seed(5)
+        backbone = kl.VideoViTBackbone(
+            hidden_dim=32, num_layers=4, num_heads=2, intermediate_dim=64,
+            patch_size=(2, 8, 8), num_frames=4, image_size=16, remat=remat)
+        model = kl.LayerLockMAE(backbone, num_decoder_layers=2, mask_ratio=0.75, seed=1)
+        # SGD: weight differences are gradient differences (Adam would
+        # blow round-off in near-zero gradients up to a full step).
+        model.compile(keras.optimizers.SGD(0.05))
+        history = model.fit(videos(8, seed=4), batch_size=4, epochs=2, shuffle=False, verbose=0)
+        results.append((history.history["loss"], [to_numpy(w) for w in model.weights]))
+        assert model.backbone.transformer_layers[0].remat is remat
+        assert kl.VideoViTBackbone.from_config(backbone.get_config()).remat is remat
+    (losses, weights), (remat_losses, remat_weights) = results
+    np.testing.assert_allclose(remat_losses, losses, rtol=1e-5)
+    for a, b in zip(weights, remat_weights):
+        np.testing.assert_allclose(b, a, atol=1e-5)
+
+
+def test_mixed_bfloat16_training_runs_through_a_freezing_event():
+    """bf16 compute with float32 weights and optimizer state (Keras'
+    `mixed_bfloat16` policy), across a LayerLock event."""
+    keras.utils.set_random_seed(2)
+    backbone = kl.VideoViTBackbone(
+        hidden_dim=32, num_layers=4, num_heads=2, intermediate_dim=64, patch_size=(2, 8, 8),
+        num_frames=4, image_size=16, dtype="mixed_bfloat16")
+    model = compile_model(kl.LayerLockMAE(backbone, num_decoder_layers=2, seed=1,
+                                          dtype="mixed_bfloat16"))
+    callback = kl.LayerLockCallback(
+        kl.LayerLockSchedule(num_steps_before_first_freeze=2, num_steps_between_freezes=10,
+                             target_layers=[1]), rewarmup_steps=0, verbose=0)
+    history = model.fit(videos(16, seed=3), batch_size=4, epochs=1, shuffle=False,
+                        callbacks=[callback], verbose=0)
+    assert [e["step"] for e in callback.events] == [2]
+    assert np.isfinite(history.history["loss"]).all()
+    assert all(v.dtype == "float32" for v in model.weights)
+    assert all(v.dtype == "float32" for v in model.optimizer.variables if "iteration" not in v.path)
+    out = model(videos(2), training=False)
+    assert keras.backend.standardize_dtype(out["predictions"].dtype) == "bfloat16"

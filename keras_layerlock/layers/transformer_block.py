@@ -51,6 +51,9 @@ class TransformerBlock(keras.layers.Layer):
         rotary_embedding: a `RotaryEmbedding3D` (or its config dict), or None.
         rope_placement: `"post_norm"` or `"qk"`; used with a rotary
             embedding. Defaults to `"post_norm"`.
+        remat: bool. Rematerialise the block in training (`keras.remat`:
+            its activations are recomputed in the backward pass instead of
+            stored). Defaults to False.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -82,9 +85,13 @@ class TransformerBlock(keras.layers.Layer):
         attention_dropout=0.0,
         rotary_embedding=None,
         rope_placement="post_norm",
+        remat=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if not isinstance(remat, bool):
+            raise ValueError(f"`remat` must be a bool; received {remat!r}.")
+        self.remat = remat
         hidden_dim, num_heads = int(hidden_dim), int(num_heads)
         if hidden_dim <= 0 or num_heads <= 0 or hidden_dim % num_heads:
             raise ValueError(
@@ -234,6 +241,15 @@ class TransformerBlock(keras.layers.Layer):
 
     def call(self, inputs, positions=None, attention_mask=None, training=None):
         self._check_inputs(inputs, positions)
+        if self.remat and training:
+            # Only the tokens are an argument of the rematerialised function:
+            # positions, mask and the training flag are closed over, so no
+            # backend traces a Python flag or differentiates coordinates.
+            return keras.remat(
+                lambda x: self._block(x, positions, attention_mask, training))(inputs)
+        return self._block(inputs, positions, attention_mask, training)
+
+    def _block(self, inputs, positions, attention_mask, training):
         q, k, v = self._queries_keys_values(inputs, positions)
         mask = standardize_attention_mask(attention_mask)
         attended = self._attend(q, k, v, mask, training)
@@ -268,6 +284,7 @@ class TransformerBlock(keras.layers.Layer):
                     else keras.layers.serialize(self.rotary_embedding)
                 ),
                 "rope_placement": self.rope_placement,
+                "remat": self.remat,
             }
         )
         return config

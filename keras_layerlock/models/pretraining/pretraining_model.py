@@ -94,6 +94,30 @@ class PretrainingModel(KerasHubTask):
         # `__init__` deserializes a backbone config itself.
         return cls(**config)
 
+    @staticmethod
+    def get_layout_map(device_mesh, model_parallel_dim_name="model",
+                       data_parallel_dim_name="batch"):
+        """A `keras.distribution.LayoutMap` for a pretraining model: the
+        backbone's layout (`VideoViTBackbone.get_layout_map`) for the
+        encoder, its EMA teacher (same variable paths, same layout) and the
+        decoder's or predictor's blocks, plus their input / output
+        projections and the output heads. Optimizer moments follow their
+        variables.
+
+        Example:
+        ```python
+        mesh = keras.distribution.DeviceMesh(
+            (4, 2), ("batch", "model"), keras.distribution.list_devices())
+        keras.distribution.set_distribution(keras.distribution.ModelParallel(
+            layout_map=LayerLockMAE.get_layout_map(mesh), batch_dim_name="batch"))
+        model = LayerLockMAE(VideoViTBackbone.from_preset("video_vit_b"))
+        ```
+        """
+        from keras_layerlock.distribution.layout_maps import pretraining_layout_map
+
+        return pretraining_layout_map(device_mesh, model_parallel_dim_name,
+                                      data_parallel_dim_name)
+
     def _init_layerlock(self, num_frozen_layers, target_layer):
         self.built = True
         legacy = self._legacy_num_frozen_layers

@@ -135,6 +135,10 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
             tubelet depth) or an int: an image is repeated to that many
             frames first, as V-JEPA 2's image evaluation repeats an image
             to 16 frames. A multiple of the tubelet depth.
+        remat: bool. Rematerialise every block in training (Keras'
+            `keras.remat`: activations recomputed in the backward pass),
+            trading about one more forward pass for the activation memory
+            of the blocks. Defaults to False.
         output_layers: what a call returns. None (default): the list of
             every layer's tokens, `num_layers + 1` tensors. An int: that
             layer's tokens alone (e.g. `-1`, the last block; what a ViT-L
@@ -190,6 +194,7 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
         input_mean: tuple[float, ...] | None = None,
         input_std: tuple[float, ...] | None = None,
         image_num_frames: int | None = None,
+        remat: bool = False,
         dtype=None,
         **kwargs,
     ):
@@ -265,6 +270,9 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
                 f"{patch_size[0]} divides; received {image_num_frames!r}."
             )
         self.image_num_frames = image_num_frames
+        if not isinstance(remat, bool):
+            raise ValueError(f"`remat` must be a bool; received {remat!r}.")
+        self.remat = remat
 
         policy = self.dtype_policy
         self.patch_embedding = TubeletEmbedding(
@@ -322,6 +330,7 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
                     attention_dropout=self.attention_dropout,
                     rotary_embedding=rope,
                     rope_placement=rope_placement,
+                    remat=remat,
                     dtype=policy,
                     name=f"transformer_layer_{i}",
                 )
@@ -591,6 +600,7 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
                 "input_mean": self.patch_embedding.input_mean,
                 "input_std": self.patch_embedding.input_std,
                 "image_num_frames": self.image_num_frames,
+                "remat": self.remat,
             }
         )
         return config
@@ -620,6 +630,41 @@ class VideoViTBackbone(Backbone, metaclass=SubclassedModelType):
                     "Nothing was loaded."
                 )
         return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+    @staticmethod
+    def get_layout_map(device_mesh, model_parallel_dim_name="model",
+                       data_parallel_dim_name="batch"):
+        """A `keras.distribution.LayoutMap` sharding the backbone's weights.
+
+        keras-hub's `GemmaBackbone.get_layout_map` layout: in each block the
+        widening kernels (`qkv`, `mlp_intermediate`) are split
+        `(data, model)`, the narrowing ones (`attention_output`,
+        `mlp_output`) `(model, data)`; the tubelet projection and a learned
+        position table on their channels. Sharded dimensions must be
+        divisible by their mesh axis.
+
+        Args:
+            device_mesh: a `keras.distribution.DeviceMesh`.
+            model_parallel_dim_name: the mesh axis the weights are split over.
+            data_parallel_dim_name: the mesh axis the batch is split over.
+
+        Returns:
+            `keras.distribution.LayoutMap`.
+
+        Example:
+        ```python
+        mesh = keras.distribution.DeviceMesh(
+            (2, 4), ("batch", "model"), keras.distribution.list_devices())
+        layout_map = VideoViTBackbone.get_layout_map(mesh)
+        keras.distribution.set_distribution(keras.distribution.ModelParallel(
+            layout_map=layout_map, batch_dim_name="batch"))
+        backbone = VideoViTBackbone.from_preset("video_vit_l")
+        ```
+        """
+        from keras_layerlock.distribution.layout_maps import video_vit_layout_map
+
+        return video_vit_layout_map(device_mesh, model_parallel_dim_name,
+                                    data_parallel_dim_name)
 
     @classproperty
     def presets(cls):

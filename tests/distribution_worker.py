@@ -1,0 +1,135 @@
+"""Trains a tiny LayerLockMAE or VJEPA through a freezing event, on one
+device or distributed with `keras.distribution`, and writes what the tests
+compare.
+
+Usage: XLA_FLAGS=--xla_force_host_platform_device_count=8 KERAS_BACKEND=jax \\
+    python distribution_worker.py {mae,vjepa} {single,data_parallel,model_parallel} OUT \\
+        [--remat] [--load WEIGHTS]
+
+Writes OUT.json (per-step losses, LayerLock events, whether the frozen
+weights stayed bit-identical, the layout of some variables, the masks one
+batch of identical clips drew), OUT.npz (every weight after training, by
+path, and the encoder's `features` on a fixed clip) and OUT.weights.h5 (`save_weights`). With `--load`, it builds the
+model, loads WEIGHTS instead of training, and writes the backbone's
+features on a fixed clip to OUT.npz.
+"""
+
+import argparse
+import json
+
+import keras
+import numpy as np
+
+import keras_layerlock as kl
+
+STEPS, BATCH = 6, 8
+MESH = (4, 2)  # (batch, model)
+LAYOUT_PATHS = ("transformer_layer_1/qkv/kernel", "transformer_layer_1/mlp_output/kernel",
+                "transformer_layer_1/attention_norm/gamma", "patch_embedding/kernel")
+
+
+def set_distribution(mode, model_cls):
+    devices = keras.distribution.list_devices()
+    if mode == "data_parallel":
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    elif mode == "model_parallel":
+        mesh = keras.distribution.DeviceMesh(MESH, ("batch", "model"), devices)
+        keras.distribution.set_distribution(keras.distribution.ModelParallel(
+            layout_map=model_cls.get_layout_map(mesh), batch_dim_name="batch"))
+
+
+def build(kind, remat):
+    """4 blocks 32 wide, 4 x 32 x 32 clips (a 2 x 4 x 4 token grid)."""
+    keras.utils.set_random_seed(0)
+    backbone = kl.VideoViTBackbone(
+        hidden_dim=32, num_layers=4, num_heads=2, intermediate_dim=64, patch_size=(2, 8, 8),
+        num_frames=4, image_size=32, remat=remat)
+    if kind == "mae":
+        return kl.LayerLockMAE(backbone, decoder="mae", decoder_num_layers=1,
+                               decoder_hidden_dim=16, mask_ratio=0.75, seed=1)
+    return kl.VJEPA(backbone, predictor_num_layers=1, predictor_hidden_dim=16, seed=1)
+
+
+def clips(n, seed):
+    return np.random.default_rng(seed).random((n, 4, 32, 32, 3), dtype="float32")
+
+
+class FrozenWeightCheck(keras.callbacks.Callback):
+    """Snapshots the first block when it is frozen; compares at the end."""
+
+    def __init__(self, freeze_step):
+        super().__init__()
+        self.freeze_step, self.snapshot = freeze_step, None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == self.freeze_step:
+            self.snapshot = self._first_block()
+
+    def _first_block(self):
+        return {v.path: keras.ops.convert_to_numpy(v).copy()
+                for v in self.model.backbone.transformer_layers[0].weights}
+
+    def identical(self):
+        end = self._first_block()
+        return all(np.array_equal(end[k], self.snapshot[k]) for k in end)
+
+
+def features(model):
+    """The encoder's output on a fixed clip."""
+    return keras.ops.convert_to_numpy(model.backbone(clips(2, 9))[-1])
+
+
+def layouts(model):
+    found = {}
+    for variable in model.backbone.weights:
+        if variable.path in LAYOUT_PATHS:
+            sharding = getattr(variable.value, "sharding", None)
+            found[variable.path] = str(getattr(sharding, "spec", None))
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["mae", "vjepa"])
+    parser.add_argument("mode", choices=["single", "data_parallel", "model_parallel"])
+    parser.add_argument("out")
+    parser.add_argument("--remat", action="store_true")
+    parser.add_argument("--load", default=None)
+    args = parser.parse_args()
+    model_cls = kl.LayerLockMAE if args.kind == "mae" else kl.VJEPA
+    set_distribution(args.mode, model_cls)
+    model = build(args.kind, args.remat)
+    model.compile(keras.optimizers.AdamW(1e-3))
+    if args.load:
+        model.load_weights(args.load)
+        np.savez(args.out + ".npz", features=features(model))
+        return
+    schedule = kl.LayerLockSchedule(num_steps_before_first_freeze=3, num_steps_between_freezes=10,
+                                    num_layers_per_freeze=1, target_layers=[1])
+    layerlock = kl.LayerLockCallback(schedule, rewarmup_steps=0, verbose=0)
+    history = kl.callbacks.StepLossHistory()
+    frozen = FrozenWeightCheck(3)
+    model.fit(clips(STEPS * BATCH, 0), batch_size=BATCH, epochs=1, shuffle=False,
+              callbacks=[layerlock, history, frozen], verbose=0)
+    masks = None
+    if args.kind == "mae":
+        same = np.repeat(clips(1, 5), BATCH, axis=0)
+        outputs = model.predict(same, batch_size=BATCH, verbose=0)
+        masks = np.asarray(outputs["visible_ids"]).tolist()
+    # The EMA teacher's variables share their online twins' paths.
+    weights = {f"{i:03d}:{v.path}": keras.ops.convert_to_numpy(v)
+               for i, v in enumerate(model.weights)}
+    np.savez(args.out + ".npz", features=features(model), **weights)
+    model.save_weights(args.out + ".weights.h5")
+    with open(args.out + ".json", "w") as f:
+        json.dump({"devices": len(keras.distribution.list_devices()),
+                   "losses": [float(x) for x in history.losses],
+                   "events": [{k: int(v) for k, v in e.items() if k in ("step", "num_frozen_layers")}
+                              for e in layerlock.events],
+                   "frozen_identical": frozen.identical(),
+                   "num_trainable": len(model.trainable_variables),
+                   "layouts": layouts(model), "masks": masks}, f)
+
+
+if __name__ == "__main__":
+    main()
