@@ -288,3 +288,26 @@ def test_folder_layout_errors_say_what_to_do(tmp_path):
     write_video(str(tmp_path / "b.mp4"), (0, 255, 0))
     with pytest.raises(ValueError, match="both videos .* and class sub-folders"):
         VideoFolderDataset(str(tmp_path))
+
+
+def test_process_shards_split_each_epoch_into_equal_disjoint_parts(tmp_path):
+    """Multi-host input: shard i of n reads every n-th video of the epoch's
+    order (drawn alike by every process from the seed), as many steps each."""
+    for i in range(7):
+        write_video(str(tmp_path / f"v{i}.mp4"), (30 * i, 0, 0), num_frames=8)
+    sampler = VideoClipSampler(num_frames=4, stride=1, crop_size=16, training=True, seed=0)
+    whole = VideoFolderDataset(str(tmp_path), sampler=sampler, batch_size=1, seed=3, workers=1)
+    shards = [VideoFolderDataset(str(tmp_path), sampler=sampler, batch_size=1, seed=3,
+                                 workers=1, num_shards=3, shard_index=i) for i in range(3)]
+    for epoch in (0, 1):
+        for data in [whole] + shards:
+            data.set_epoch(epoch)
+        assert [len(s) for s in shards] == [2, 2, 2]
+        parts = [[s.paths[j] for j in s._order] for s in shards]
+        assert sum(parts, []) != [] and len(set(sum(parts, []))) == 6
+        order = [whole.paths[j] for j in whole._order][:6]
+        assert sorted(sum(parts, [])) == sorted(order)
+        assert parts[1] == order[1::3]
+    assert kl.distribution.process_shard() == (0, 1)
+    with pytest.raises(ValueError, match=r"`shard_index` must be an int in \[0, 3\); received 3"):
+        VideoFolderDataset(str(tmp_path), sampler=sampler, num_shards=3, shard_index=3)

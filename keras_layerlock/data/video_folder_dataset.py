@@ -117,6 +117,17 @@ class VideoFolderDataset(keras.utils.PyDataset):
             (e.g. to share it between train and validation folders).
         allow_truncated: bool. Keep the decodable frames of truncated files.
         workers: int. Decoding threads; defaults to 2.
+        num_shards, shard_index: ints. For multi-host training: this
+            process reads only shard `shard_index` of `num_shards` (every
+            `num_shards`-th video of each epoch's order, which all
+            processes draw alike from `seed`; the videos that do not fill
+            a last round are left out of that epoch so that every process
+            takes the same number of steps). Pass
+            `kl.distribution.process_shard()` (this process's index and
+            the process count) with a per-process `batch_size`, and build
+            `keras.distribution.DataParallel(auto_shard_dataset=False)`:
+            Keras itself shards only `tf.data` datasets. Defaults: one
+            shard.
         **kwargs: other `keras.utils.PyDataset` arguments.
 
     Example:
@@ -140,6 +151,8 @@ class VideoFolderDataset(keras.utils.PyDataset):
         class_names=None,
         allow_truncated=False,
         workers=2,
+        num_shards=1,
+        shard_index=0,
         **kwargs,
     ):
         super().__init__(workers=workers, use_multiprocessing=False, **kwargs)
@@ -159,6 +172,15 @@ class VideoFolderDataset(keras.utils.PyDataset):
             )
         self.paths = paths
         self.labels = np.asarray(labels, "int32")
+        if isinstance(num_shards, bool) or not isinstance(num_shards, int) or not (
+                1 <= num_shards <= len(paths)):
+            raise ValueError(f"`num_shards` must be an int in [1, {len(paths)}] (the number of "
+                             f"videos); received {num_shards!r}.")
+        if isinstance(shard_index, bool) or not isinstance(shard_index, int) or not (
+                0 <= shard_index < num_shards):
+            raise ValueError(f"`shard_index` must be an int in [0, {num_shards}); received "
+                             f"{shard_index!r}.")
+        self.num_shards, self.shard_index = num_shards, shard_index
         self._epoch = 0
         self._order = self._make_order()
 
@@ -245,6 +267,9 @@ class VideoFolderDataset(keras.utils.PyDataset):
         order = np.arange(len(self.paths))
         if self.shuffle:
             np.random.default_rng((self.seed, self._epoch)).shuffle(order)
+        if self.num_shards > 1:
+            usable = len(order) // self.num_shards * self.num_shards
+            order = order[:usable][self.shard_index::self.num_shards]
         return order
 
     def set_epoch(self, epoch):
@@ -254,7 +279,7 @@ class VideoFolderDataset(keras.utils.PyDataset):
             self._order = self._make_order()
 
     def __len__(self):
-        return int(np.ceil(len(self.paths) / self.batch_size))
+        return int(np.ceil(len(self._order) / self.batch_size))
 
     def load_clip(self, index, rng):
         """Decodes and samples video `index`; raises `VideoDecodeError`."""
@@ -269,10 +294,13 @@ class VideoFolderDataset(keras.utils.PyDataset):
     def __getitem__(self, batch_index):
         if not 0 <= batch_index < len(self):
             raise IndexError(f"Batch {batch_index} out of range for {len(self)} batches.")
-        rng = np.random.default_rng((self.seed, self._epoch, batch_index))
+        key = (self.seed, self._epoch, batch_index)
+        if self.num_shards > 1:
+            key = (self.seed, self._epoch, self.shard_index, batch_index)
+        rng = np.random.default_rng(key)
         positions = range(
             batch_index * self.batch_size,
-            min((batch_index + 1) * self.batch_size, len(self.paths)),
+            min((batch_index + 1) * self.batch_size, len(self._order)),
         )
         clips, labels = [], []
         for position in positions:
@@ -285,8 +313,8 @@ class VideoFolderDataset(keras.utils.PyDataset):
 
     def _first_readable(self, position, rng):
         # A bad file is replaced by the next readable one in the epoch order.
-        for offset in range(len(self.paths)):
-            index = self._order[(position + offset) % len(self.paths)]
+        for offset in range(len(self._order)):
+            index = self._order[(position + offset) % len(self._order)]
             path = self.paths[index]
             if path in self.statistics.skipped_files:
                 continue

@@ -2,3 +2,4 @@
 
 from keras_layerlock.distribution.layout_maps import pretraining_layout_map
 from keras_layerlock.distribution.layout_maps import video_vit_layout_map
+from keras_layerlock.distribution.processes import process_shard
