@@ -1,9 +1,9 @@
-"""Trains a tiny LayerLockMAE or VJEPA through a freezing event, on one
+"""Trains a tiny LayerLockMAE, VJEPA or ViCMAE through a freezing event, on one
 device or distributed with `keras.distribution`, and writes what the tests
 compare.
 
 Usage: XLA_FLAGS=--xla_force_host_platform_device_count=8 KERAS_BACKEND=jax \\
-    python distribution_worker.py {mae,vjepa} {single,data_parallel,model_parallel} OUT \\
+    python distribution_worker.py {mae,vjepa,vic_mae} {single,data_parallel,model_parallel} OUT \\
         [--remat] [--load WEIGHTS]
 
 Writes OUT.json (per-step losses, LayerLock events, whether the frozen
@@ -47,6 +47,9 @@ def build(kind, remat):
     if kind == "mae":
         return kl.LayerLockMAE(backbone, decoder="mae", decoder_num_layers=1,
                                decoder_hidden_dim=16, mask_ratio=0.75, seed=1)
+    if kind == "vic_mae":
+        return kl.ViCMAE(backbone, decoder="mae", decoder_num_layers=1, decoder_hidden_dim=16,
+                         global_loss_weight=1.0, seed=1)
     return kl.VJEPA(backbone, predictor_num_layers=1, predictor_hidden_dim=16, seed=1)
 
 
@@ -90,13 +93,13 @@ def layouts(model):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["mae", "vjepa"])
+    parser.add_argument("kind", choices=["mae", "vjepa", "vic_mae"])
     parser.add_argument("mode", choices=["single", "data_parallel", "model_parallel"])
     parser.add_argument("out")
     parser.add_argument("--remat", action="store_true")
     parser.add_argument("--load", default=None)
     args = parser.parse_args()
-    model_cls = kl.LayerLockMAE if args.kind == "mae" else kl.VJEPA
+    model_cls = {"mae": kl.LayerLockMAE, "vjepa": kl.VJEPA, "vic_mae": kl.ViCMAE}[args.kind]
     set_distribution(args.mode, model_cls)
     model = build(args.kind, args.remat)
     model.compile(keras.optimizers.AdamW(1e-3))

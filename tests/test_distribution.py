@@ -1,7 +1,7 @@
 """Scaling out on `keras.distribution` (JAX, 8 simulated CPU devices).
 
-Data-parallel and model-parallel training of a tiny LayerLockMAE and VJEPA
-through a freezing event match one device; the variables carry the
+Data-parallel and model-parallel training of a tiny LayerLockMAE, VJEPA and
+ViCMAE through a freezing event match one device; the variables carry the
 layouts asked for; frozen weights stay bit-identical; masks drawn per
 example differ across replicas and equal the single-device draw; weights
 saved from a sharded model load on one device and the other way round.
@@ -92,6 +92,8 @@ def test_sharded_checkpoints_load_on_one_device_and_the_other_way(mae_runs, tmp_
                                atol=1e-5)
 
 
-def test_vjepa_with_its_ema_teacher_trains_model_parallel_as_on_one_device(tmp_path):
-    assert_same_training(run(tmp_path, "vjepa", "single"),
-                         run(tmp_path, "vjepa", "model_parallel"))
+@pytest.mark.parametrize("kind", ["vjepa", "vic_mae"])
+def test_vjepa_and_vic_mae_train_model_parallel_as_on_one_device(tmp_path, kind):
+    """VJEPA with its EMA teacher; ViCMAE with its contrastive loss over the
+    global batch (its projection heads replicated)."""
+    assert_same_training(run(tmp_path, kind, "single"), run(tmp_path, kind, "model_parallel"))

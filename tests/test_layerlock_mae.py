@@ -408,17 +408,21 @@ def test_token_masking_layer_config_and_checkpointed_state():
         kl.TokenMasking(masking="block")
 
 
-def test_rematerialised_blocks_train_exactly_as_stored_ones():
-    """`VideoViTBackbone(remat=True)` recomputes each block in the backward
-    pass (`keras.remat`); the losses and the weights it reaches are the
-    same as without it."""
+@pytest.mark.parametrize("decoder", ["layerlock", "mae"])
+def test_rematerialised_blocks_train_exactly_as_stored_ones(decoder):
+    """`VideoViTBackbone(remat=True)` recomputes each block (and the MAE
+    decoder's) in the backward pass (`keras.remat`); the losses and the
+    weights it reaches are the same as without it."""
     results = []
     for remat in (False, True):
         keras.utils.set_random_seed(5)
         backbone = kl.VideoViTBackbone(
             hidden_dim=32, num_layers=4, num_heads=2, intermediate_dim=64,
             patch_size=(2, 8, 8), num_frames=4, image_size=16, remat=remat)
-        model = kl.LayerLockMAE(backbone, num_decoder_layers=2, mask_ratio=0.75, seed=1)
+        model = kl.LayerLockMAE(backbone, num_decoder_layers=2, mask_ratio=0.75, seed=1,
+                                decoder=decoder, decoder_num_layers=2)
+        if decoder == "mae":
+            assert model.predictor.blocks[0].remat is remat
         # SGD: weight differences are gradient differences (Adam would
         # blow round-off in near-zero gradients up to a full step).
         model.compile(keras.optimizers.SGD(0.05))

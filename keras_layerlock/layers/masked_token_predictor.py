@@ -35,6 +35,8 @@ class MaskedTokenPredictor(keras.layers.Layer):
         num_mask_tokens: int. Learned mask tokens to choose from: V-JEPA
             keeps one per mask generator (`mask_index` picks it). Defaults
             to 1.
+        remat: bool. Rematerialise the blocks in training (see
+            `TransformerBlock`). Defaults to False.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -73,9 +75,13 @@ class MaskedTokenPredictor(keras.layers.Layer):
         activation="gelu",
         layer_norm_epsilon=1e-6,
         num_mask_tokens=1,
+        remat=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if not isinstance(remat, bool):
+            raise ValueError(f"`remat` must be a bool; received {remat!r}.")
+        self.remat = remat
         if isinstance(num_mask_tokens, bool) or not isinstance(num_mask_tokens, int) or (
                 num_mask_tokens < 1):
             raise ValueError(
@@ -121,6 +127,7 @@ class MaskedTokenPredictor(keras.layers.Layer):
                     else RotaryEmbedding3D.from_config(rotary_embedding.get_config())
                 ),
                 rope_placement=rope_placement,
+                remat=remat,
                 dtype=policy,
                 name=f"block_{i}",
             )
@@ -140,7 +147,8 @@ class MaskedTokenPredictor(keras.layers.Layer):
         """A predictor matching `backbone`'s position scheme, activation and norms.
 
         RoPE backbones give their rotary layout to the predictor; others
-        leave it to additive sin-cos codes.
+        leave it to additive sin-cos codes. A backbone built with
+        `remat=True` gets rematerialised predictor blocks too.
         """
         return cls(
             hidden_dim,
@@ -151,6 +159,7 @@ class MaskedTokenPredictor(keras.layers.Layer):
             rope_placement=backbone.rope_placement,
             activation=backbone.activation,
             layer_norm_epsilon=backbone.layer_norm_epsilon,
+            remat=backbone.remat,
             **kwargs,
         )
 
@@ -235,6 +244,7 @@ class MaskedTokenPredictor(keras.layers.Layer):
                 "activation": self.activation,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "num_mask_tokens": self.num_mask_tokens,
+                "remat": self.remat,
             }
         )
         return config
