@@ -1,8 +1,6 @@
-"""Which process of a multi-host run this is (the backend-specific part of
-the distribution support: `keras.distribution` runs multi-process on JAX
-only)."""
+"""Which process of a multi-host run this is."""
 
-import keras
+from keras_layerlock.utils.keras_internals import process_index_and_count
 
 
 def process_shard():
@@ -23,8 +21,4 @@ def process_shard():
                                        shard_index=index, num_shards=count)
     ```
     """
-    if keras.backend.backend() != "jax":
-        return 0, 1
-    import jax
-
-    return int(jax.process_index()), int(jax.process_count())
+    return process_index_and_count()

@@ -217,3 +217,14 @@ class ProgbarLoggerWithIntegerLogs(keras.callbacks.ProgbarLogger):
             values = _IntegerValues(self.integer_logs)
             values.update(self.progbar._values)
             self.progbar._values = values
+
+
+def process_index_and_count():
+    """This process's index and the process count of a multi-process
+    `keras.distribution` run: JAX's, after `keras.distribution.initialize`
+    (the only backend Keras runs multi-process); `(0, 1)` elsewhere."""
+    if keras.backend.backend() != "jax":
+        return 0, 1
+    import jax
+
+    return int(jax.process_index()), int(jax.process_count())
