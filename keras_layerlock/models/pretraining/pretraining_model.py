@@ -104,6 +104,14 @@ class PretrainingModel(KerasHubTask):
         projections and the output heads. Optimizer moments follow their
         variables.
 
+        Args:
+            device_mesh: a `keras.distribution.DeviceMesh`.
+            model_parallel_dim_name: the mesh axis the weights are split over.
+            data_parallel_dim_name: the mesh axis the batch is split over.
+
+        Returns:
+            `keras.distribution.LayoutMap`.
+
         Example:
         ```python
         mesh = keras.distribution.DeviceMesh(
