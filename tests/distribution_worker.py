@@ -102,7 +102,10 @@ def main():
     model_cls = {"mae": kl.LayerLockMAE, "vjepa": kl.VJEPA, "vic_mae": kl.ViCMAE}[args.kind]
     set_distribution(args.mode, model_cls)
     model = build(args.kind, args.remat)
-    model.compile(keras.optimizers.AdamW(1e-3))
+    # SGD with momentum: a weight's difference between runs stays in
+    # proportion to its gradient's (Adam turns round-off in the near-zero
+    # gradient of a bias before a BatchNorm into a full step).
+    model.compile(keras.optimizers.SGD(0.01, momentum=0.9))
     if args.load:
         model.load_weights(args.load)
         np.savez(args.out + ".npz", features=features(model))
