@@ -15,7 +15,7 @@ TensorFlow and XLA thread pools set to 1), builds its model once, warms up,
 and then takes `--steps` training steps per round, the implementations
 taking turns for `--rounds` rounds, so that they share the same window of
 machine load. `native` is `transformers.VideoMAEForPreTraining` (the peer,
-an optional benchmark dependency: `pip install transformers`), eager;
+an optional benchmark dependency: `pip install -e ".[benchmark]"`), eager;
 `native_compiled` the same under `torch.compile`; `torch`, `tensorflow`,
 `jax` the library's `LayerLockMAE(decoder="mae")` under each backend
 (`train_on_batch`, Keras' default compilation); `torch_jit` the library on
