@@ -49,15 +49,23 @@ def official_state(model):
              "patch_embed.proj.bias": hf["encoder.embeddings.patch_embeddings.proj.bias"],
              "norm.weight": hf["encoder.layernorm.weight"],
              "norm.bias": hf["encoder.layernorm.bias"]}
-    for i in range(model.config.num_hidden_layers):
-        src, dst = f"encoder.layer.{i}.", f"blocks.{i}."
+    state.update(official_blocks(hf, "encoder.layer", "blocks", model.config.num_hidden_layers))
+    return {"module.backbone." + k: v.clone() for k, v in state.items()}
+
+
+def official_blocks(hf, src_prefix, dst_prefix, num_layers):
+    """`transformers`' `VJEPA2Layer`s `{src_prefix}.{i}` as official blocks
+    `{dst_prefix}.{i}` (query, key and value fused into `attn.qkv`)."""
+    state = {}
+    for i in range(num_layers):
+        src, dst = f"{src_prefix}.{i}.", f"{dst_prefix}.{i}."
         for part in ("weight", "bias"):
             state[dst + "attn.qkv." + part] = torch.cat(
                 [hf[src + f"attention.{n}.{part}"] for n in ("query", "key", "value")])
             for a, b in (("norm1", "norm1"), ("norm2", "norm2"), ("attention.proj", "attn.proj"),
                          ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
                 state[dst + b + "." + part] = hf[src + a + "." + part]
-    return {"module.backbone." + k: v.clone() for k, v in state.items()}
+    return state
 
 
 def videos(seed=1):
@@ -117,14 +125,8 @@ def official_predictor_state(model):
              "predictor_proj.weight": hf["proj.weight"], "predictor_proj.bias": hf["proj.bias"]}
     for i, token in enumerate(hf["embeddings.mask_tokens"]):
         state[f"mask_tokens.{i}"] = token
-    for i in range(model.config.pred_num_hidden_layers):
-        src, dst = f"layer.{i}.", f"predictor_blocks.{i}."
-        for part in ("weight", "bias"):
-            state[dst + "attn.qkv." + part] = torch.cat(
-                [hf[src + f"attention.{n}.{part}"] for n in ("query", "key", "value")])
-            for a, b in (("norm1", "norm1"), ("norm2", "norm2"), ("attention.proj", "attn.proj"),
-                         ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
-                state[dst + b + "." + part] = hf[src + a + "." + part]
+    state.update(official_blocks(hf, "layer", "predictor_blocks",
+                                 model.config.pred_num_hidden_layers))
     return {"module.backbone." + k: v.clone() for k, v in state.items()}
 
 
