@@ -1,10 +1,10 @@
-"""Trains a tiny LayerLockMAE, VJEPA or ViCMAE through a freezing event, on one
-device or distributed with `keras.distribution`, and writes what the tests
-compare.
+"""Trains a tiny LayerLockMAE, VJEPA or ViCMAE through a freezing event (or a
+tiny MSBReg on a ResNet, which has no freezing), on one device or
+distributed with `keras.distribution`, and writes what the tests compare.
 
 Usage: XLA_FLAGS=--xla_force_host_platform_device_count=8 KERAS_BACKEND=jax \\
-    python distribution_worker.py {mae,vjepa,vic_mae} {single,data_parallel,model_parallel} OUT \\
-        [--remat] [--load WEIGHTS]
+    python distribution_worker.py {mae,vjepa,vic_mae,msbreg} \\
+        {single,data_parallel,model_parallel} OUT [--remat] [--load WEIGHTS]
 
 Writes OUT.json (per-step losses, LayerLock events, whether the frozen
 weights stayed bit-identical, the layout of some variables, the masks one
@@ -39,8 +39,19 @@ def set_distribution(mode, model_cls):
 
 
 def build(kind, remat):
-    """4 blocks 32 wide, 4 x 32 x 32 clips (a 2 x 4 x 4 token grid)."""
+    """4 blocks 32 wide, 4 x 32 x 32 clips (a 2 x 4 x 4 token grid); for
+    MSBReg a two-stage ResNet 64 and 32 filters wide (keras-hub wants 64 first) on
+    32 x 32 images."""
     keras.utils.set_random_seed(0)
+    if kind == "msbreg":
+        import keras_hub
+
+        resnet = keras_hub.models.ResNetBackbone(
+            input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 32],
+            stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
+            use_pre_activation=False, image_shape=(32, 32, 3))
+        return kl.MSBReg(resnet, num_views=3, projector_hidden_dim=32, projection_dim=16,
+                         brownian_weight=0.5, singular_value_weight=0.004, seed=1)
     backbone = kl.VideoViTBackbone(
         hidden_dim=32, num_layers=4, num_heads=2, intermediate_dim=64, patch_size=(2, 8, 8),
         num_frames=4, image_size=32, remat=remat)
@@ -53,8 +64,9 @@ def build(kind, remat):
     return kl.VJEPA(backbone, predictor_num_layers=1, predictor_hidden_dim=16, seed=1)
 
 
-def clips(n, seed):
-    return np.random.default_rng(seed).random((n, 4, 32, 32, 3), dtype="float32")
+def clips(n, seed, kind="mae"):
+    shape = (32, 32, 3) if kind == "msbreg" else (4, 32, 32, 3)
+    return np.random.default_rng(seed).random((n, *shape), dtype="float32")
 
 
 class FrozenWeightCheck(keras.callbacks.Callback):
@@ -77,9 +89,10 @@ class FrozenWeightCheck(keras.callbacks.Callback):
         return all(np.array_equal(end[k], self.snapshot[k]) for k in end)
 
 
-def features(model):
-    """The encoder's output on a fixed clip."""
-    return keras.ops.convert_to_numpy(model.backbone(clips(2, 9))[-1])
+def features(model, kind):
+    """The encoder's output on a fixed clip (the ResNet's feature map)."""
+    outputs = model.backbone(clips(2, 9, kind))
+    return keras.ops.convert_to_numpy(outputs if kind == "msbreg" else outputs[-1])
 
 
 def layouts(model):
@@ -93,13 +106,14 @@ def layouts(model):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["mae", "vjepa", "vic_mae"])
+    parser.add_argument("kind", choices=["mae", "vjepa", "vic_mae", "msbreg"])
     parser.add_argument("mode", choices=["single", "data_parallel", "model_parallel"])
     parser.add_argument("out")
     parser.add_argument("--remat", action="store_true")
     parser.add_argument("--load", default=None)
     args = parser.parse_args()
-    model_cls = {"mae": kl.LayerLockMAE, "vjepa": kl.VJEPA, "vic_mae": kl.ViCMAE}[args.kind]
+    model_cls = {"mae": kl.LayerLockMAE, "vjepa": kl.VJEPA, "vic_mae": kl.ViCMAE,
+                 "msbreg": kl.MSBReg}[args.kind]
     set_distribution(args.mode, model_cls)
     model = build(args.kind, args.remat)
     # SGD with momentum: a weight's difference between runs stays in
@@ -108,31 +122,38 @@ def main():
     model.compile(keras.optimizers.SGD(0.01, momentum=0.9))
     if args.load:
         model.load_weights(args.load)
-        np.savez(args.out + ".npz", features=features(model))
+        np.savez(args.out + ".npz", features=features(model, args.kind))
         return
-    schedule = kl.LayerLockSchedule(num_steps_before_first_freeze=3, num_steps_between_freezes=10,
-                                    num_layers_per_freeze=1, target_layers=[1])
-    layerlock = kl.LayerLockCallback(schedule, rewarmup_steps=0, verbose=0)
     history = kl.callbacks.StepLossHistory()
-    frozen = FrozenWeightCheck(3)
-    model.fit(clips(STEPS * BATCH, 0), batch_size=BATCH, epochs=1, shuffle=False,
-              callbacks=[layerlock, history, frozen], verbose=0)
+    callbacks, events, frozen_identical = [history], [], None
+    if args.kind != "msbreg":
+        schedule = kl.LayerLockSchedule(num_steps_before_first_freeze=3,
+                                        num_steps_between_freezes=10, num_layers_per_freeze=1,
+                                        target_layers=[1])
+        layerlock = kl.LayerLockCallback(schedule, rewarmup_steps=0, verbose=0)
+        frozen = FrozenWeightCheck(3)
+        callbacks += [layerlock, frozen]
+    model.fit(clips(STEPS * BATCH, 0, args.kind), batch_size=BATCH, epochs=1, shuffle=False,
+              callbacks=callbacks, verbose=0)
+    if args.kind != "msbreg":
+        events = [{k: int(v) for k, v in e.items() if k in ("step", "num_frozen_layers")}
+                  for e in layerlock.events]
+        frozen_identical = frozen.identical()
     masks = None
     if args.kind == "mae":
         same = np.repeat(clips(1, 5), BATCH, axis=0)
         outputs = model.predict(same, batch_size=BATCH, verbose=0)
         masks = np.asarray(outputs["visible_ids"]).tolist()
-    # The EMA teacher's variables share their online twins' paths.
+    # The EMA teacher's variables share their online twins' paths; MSBReg's
+    # include the BatchNorm moving statistics (global-batch statistics).
     weights = {f"{i:03d}:{v.path}": keras.ops.convert_to_numpy(v)
                for i, v in enumerate(model.weights)}
-    np.savez(args.out + ".npz", features=features(model), **weights)
+    np.savez(args.out + ".npz", features=features(model, args.kind), **weights)
     model.save_weights(args.out + ".weights.h5")
     with open(args.out + ".json", "w") as f:
         json.dump({"devices": len(keras.distribution.list_devices()),
                    "losses": [float(x) for x in history.losses],
-                   "events": [{k: int(v) for k, v in e.items() if k in ("step", "num_frozen_layers")}
-                              for e in layerlock.events],
-                   "frozen_identical": frozen.identical(),
+                   "events": events, "frozen_identical": frozen_identical,
                    "num_trainable": len(model.trainable_variables),
                    "layouts": layouts(model), "masks": masks}, f)
 

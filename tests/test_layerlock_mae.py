@@ -436,6 +436,54 @@ def test_rematerialised_blocks_train_exactly_as_stored_ones(decoder):
         np.testing.assert_allclose(b, a, atol=1e-5)
 
 
+class FirstStepFrozen(keras.optimizers.schedules.LearningRateSchedule):
+    """0 on the first update, then `rate`: a run whose first step only
+    advances the seed generator (SGD: `w - 0 * g` is `w`)."""
+
+    def __init__(self, rate):
+        self.rate = rate
+
+    def __call__(self, step):
+        return keras.ops.where(step < 1, 0.0, self.rate)
+
+    def get_config(self):
+        return {"rate": self.rate}
+
+
+def test_gradient_accumulation_trains_as_the_mean_of_its_batches_gradients():
+    """Keras' `gradient_accumulation_steps=2` over two batches of 4: both
+    batches' losses are those of the unchanged weights (the same as in runs
+    without accumulation that reach each batch, with the same masks, on the
+    initial weights), and the one update is the mean of the two
+    single-batch updates (plain SGD: updates are linear in the gradient)."""
+
+    def train(x, learning_rate, **optimizer_kwargs):
+        keras.utils.set_random_seed(5)
+        backbone = kl.VideoViTBackbone(
+            hidden_dim=32, num_layers=4, num_heads=2, intermediate_dim=64,
+            patch_size=(2, 8, 8), num_frames=4, image_size=16)
+        model = kl.LayerLockMAE(backbone, mask_ratio=0.75, seed=1, decoder="mae",
+                                decoder_num_layers=1, decoder_hidden_dim=16)
+        model.compile(keras.optimizers.SGD(learning_rate, **optimizer_kwargs))
+        initial = [to_numpy(w) for w in model.trainable_weights]
+        history = kl.callbacks.StepLossHistory()
+        model.fit(x, batch_size=4, epochs=1, shuffle=False, callbacks=[history], verbose=0)
+        return history.losses, initial, [to_numpy(w) for w in model.trainable_weights]
+
+    x = videos(8, seed=4)
+    losses, initial, accumulated = train(x, 0.05, gradient_accumulation_steps=2)
+    first_losses, _, after_first = train(x[:4], 0.05)
+    second_losses, _, after_second = train(x, FirstStepFrozen(0.05))
+    assert len(losses) == 2 and len(first_losses) == 1 and len(second_losses) == 2
+    np.testing.assert_allclose(losses, [first_losses[0], second_losses[1]], rtol=1e-5)
+    assert losses[0] != losses[1]  # two batches, two mask draws
+    moved = 0
+    for w0, w, w1, w2 in zip(initial, accumulated, after_first, after_second):
+        np.testing.assert_allclose(w, (w1 + w2) / 2, atol=1e-6)
+        moved += int(not np.allclose(w, w0, atol=1e-6))
+    assert moved > len(initial) // 2
+
+
 def test_mixed_bfloat16_training_runs_through_a_freezing_event():
     """bf16 compute with float32 weights and optimizer state (Keras'
     `mixed_bfloat16` policy), across a LayerLock event."""

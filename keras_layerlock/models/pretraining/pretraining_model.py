@@ -286,13 +286,14 @@ class PretrainingModel(KerasHubTask):
                 model computes its own).
         """
         optimizer = keras.optimizers.get(optimizer)
-        if not isinstance(optimizer_learning_rate_object(optimizer), LayerLockLearningRate) and not optimizer.built:
+        base = optimizer_learning_rate_object(optimizer)
+        if not isinstance(base, LayerLockLearningRate) and not optimizer.built:
             config = optimizer.get_config()
+            # The schedule object itself: a round trip through its config
+            # would need the user's schedule class registered.
             config["learning_rate"] = LayerLockLearningRate(
-                keras.optimizers.schedules.deserialize(config["learning_rate"])
-                if isinstance(config["learning_rate"], dict)
-                else config["learning_rate"]
-            )
+                base if isinstance(base, keras.optimizers.schedules.LearningRateSchedule)
+                else config["learning_rate"])
             optimizer = optimizer.__class__.from_config(config)
         super().compile(optimizer=optimizer, **kwargs)
         if not optimizer.built:
