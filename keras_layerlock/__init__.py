@@ -4,7 +4,12 @@ Public API. Everything a user needs is importable from here; submodules are
 implementation detail.
 """
 
-from keras_layerlock import callbacks
+# First: XLA reads its flags when JAX starts its CPU client.
+from keras_layerlock.utils.keras_internals import configure_xla_cpu
+
+configure_xla_cpu()
+
+from keras_layerlock import callbacks  # noqa: E402
 from keras_layerlock import converters
 from keras_layerlock import data
 from keras_layerlock import distribution

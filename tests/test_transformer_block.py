@@ -10,6 +10,7 @@ from testing_utils import to_numpy
 
 from keras_layerlock import RotaryEmbedding3D
 from keras_layerlock import TransformerBlock
+from keras_layerlock.layers import transformer_block
 
 GRID = (2, 2, 3)
 N = 12
@@ -46,7 +47,11 @@ def _tokens(seed=0, width=16):
     return np.random.default_rng(seed).standard_normal((2, N, width)).astype("float32")
 
 
-def test_matches_numpy_reference_with_and_without_mask():
+@pytest.mark.parametrize("fused", [True, False])
+def test_matches_numpy_reference_with_and_without_mask(fused, monkeypatch):
+    """Both attention paths: `keras.ops.dot_product_attention` (where the
+    backend fuses it) and the block's own head-major composition."""
+    monkeypatch.setattr(transformer_block, "has_fused_attention", lambda: fused)
     block = TransformerBlock(hidden_dim=16, num_heads=2, intermediate_dim=32)
     x = _tokens()
     np.testing.assert_allclose(
@@ -143,3 +148,4 @@ def test_serialization(placement, tmp_path):
     model = keras.Model([tokens, positions], block(tokens, positions))
     pos = np.broadcast_to(grid_coords(GRID), (2, N, 3)).copy()
     keras_file_round_trip(model, tmp_path, [_tokens(5), pos])
+

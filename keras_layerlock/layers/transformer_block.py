@@ -3,6 +3,7 @@ from keras import ops
 
 from keras_layerlock.layers.rotary_embedding_3d import RotaryEmbedding3D
 from keras_layerlock.utils.video_patches import standardize_attention_mask
+from keras_layerlock.utils.keras_internals import has_fused_attention
 
 ROPE_PLACEMENTS = ("post_norm", "qk")
 
@@ -22,9 +23,11 @@ class TransformerBlock(keras.layers.Layer):
 
     `x + Attention(LN(x))` followed by `x + MLP(LN(x))` (Vaswani et al.,
     2017; the pre-norm ViT of Dosovitskiy et al., 2021). Attention runs
-    through `keras.ops.dot_product_attention`, which dispatches to the
-    backend's fused kernel (`scaled_dot_product_attention` on torch,
-    `jax.nn.dot_product_attention` / cuDNN flash attention on JAX).
+    through `keras.ops.dot_product_attention` where the backend has a fused
+    kernel for it (`scaled_dot_product_attention` on torch, cuDNN flash
+    attention on a JAX GPU); elsewhere (TensorFlow, JAX on CPU) the block
+    composes it from two head-major matmuls and a float32 softmax, which
+    is faster there than Keras' composition.
 
     Rotary positions (`rotary_embedding`) can be placed in two ways
     (LayerLock, Erdogan et al., 2025, Sec. 3):
@@ -228,16 +231,22 @@ class TransformerBlock(keras.layers.Layer):
 
     def _attend(self, q, k, v, mask, training):
         scale = self.head_dim**-0.5
-        if not (training and self.attention_dropout > 0):
+        dropout = training and self.attention_dropout > 0
+        if has_fused_attention() and not dropout:
             return ops.dot_product_attention(q, k, v, mask=mask, scale=scale)
-        logits = ops.einsum("bqhd,bkhd->bhqk", q, k) * ops.cast(scale, q.dtype)
+        # Heads before tokens: both matmuls batch over (batch, heads), so
+        # only the small q, k, v are transposed, never the score tensor.
+        q = ops.transpose(q, (0, 2, 1, 3)) * ops.cast(scale, q.dtype)
+        logits = ops.matmul(q, ops.transpose(k, (0, 2, 3, 1)))
         if mask is not None:
             logits = ops.where(mask, logits, ops.cast(-1e9, logits.dtype))
-        weights = ops.softmax(logits, axis=-1)
-        weights = keras.random.dropout(
-            weights, self.attention_dropout, seed=self.seed_generator
-        )
-        return ops.einsum("bhqk,bkhd->bqhd", weights, v)
+        # Softmax in float32 under mixed precision, as the fused kernels do.
+        weights = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), v.dtype)
+        if dropout:
+            weights = keras.random.dropout(
+                weights, self.attention_dropout, seed=self.seed_generator
+            )
+        return ops.transpose(ops.matmul(weights, ops.transpose(v, (0, 2, 1, 3))), (0, 2, 1, 3))
 
     def call(self, inputs, positions=None, attention_mask=None, training=None):
         self._check_inputs(inputs, positions)

@@ -43,10 +43,34 @@ What is used, and why:
   `__bases__` of the keras-hub classes above it (`Backbone`, `Task`) to
   derive from `Functional`; every subclassed model built on them in the
   same process would then fail in `Functional.__init__`.
+
+Backend-specific choices (not private APIs, but backend branches, which
+also live only here):
+
+- `has_fused_attention()`: whether `keras.ops.dot_product_attention` runs a
+  fused kernel (PyTorch's `scaled_dot_product_attention`; JAX on GPU or
+  TPU). Elsewhere (TensorFlow, JAX on CPU) it composes the same matmuls
+  and softmax as `TransformerBlock` does itself, but in a
+  `(batch, tokens, heads, logits)` layout whose transposes of the score
+  tensor cost more than the matmuls (config M of
+  `tools/benchmark_peers.py`: the TensorFlow step 26 % and the JAX step
+  10 % faster with the block's own composition).
+- `configure_xla_cpu()`: run on `import keras_layerlock`. XLA's CPU
+  compiler in jaxlib 0.10 hands dots and the elementwise work around them
+  to YNNPACK fusions, which made the video MAE's JAX training step 1.9x
+  slower on the development CPU (config M: 2,031 against 1,052 ms/step);
+  the flag is set off unless the user's `XLA_FLAGS` already names it.
 """
+
+import os
 
 import keras
 from keras import ops
+
+YNN_FUSION_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
+# jaxlib releases whose XLA knows the flag and was measured with it off
+# (XLA aborts on an unknown flag, so it is only set for these).
+YNN_FLAG_JAXLIB_VERSIONS = ((0, 10),)
 
 SUPPORTED_KERAS = (">=3.15", "<3.16")
 
@@ -228,3 +252,47 @@ def process_index_and_count():
     import jax
 
     return int(jax.process_index()), int(jax.process_count())
+
+
+def has_fused_attention():
+    """Whether `keras.ops.dot_product_attention` has a fused kernel here:
+    PyTorch (`scaled_dot_product_attention`, flash attention on CPU too),
+    and JAX on a GPU or TPU (cuDNN / Splash). TensorFlow and JAX on CPU
+    compose unfused ops, which `TransformerBlock` does faster itself."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        return True
+    if backend == "jax":
+        import jax
+
+        return jax.devices()[0].platform != "cpu"
+    return False
+
+
+def configure_xla_cpu(environ=None):
+    """Turns XLA's CPU YNNPACK fusions off for JAX, before JAX starts.
+
+    Sets `YNN_FUSION_FLAG=` (no fusion kinds) in `XLA_FLAGS` when the backend
+    is JAX, the installed jaxlib is one of `YNN_FLAG_JAXLIB_VERSIONS` and
+    the user's `XLA_FLAGS` does not already set the flag (theirs wins). It
+    acts only if JAX has not yet created its CPU client (XLA reads the
+    variable then); child processes inherit it. Only XLA's CPU compiler
+    reads the flag.
+
+    Returns:
+        bool: whether the flag was added.
+    """
+    environ = os.environ if environ is None else environ
+    flags = environ.get("XLA_FLAGS", "")
+    if keras.backend.backend() != "jax" or YNN_FUSION_FLAG in flags:
+        return False
+    try:
+        import jaxlib
+
+        version = tuple(int(p) for p in jaxlib.__version__.split(".")[:2])
+    except (ImportError, ValueError):
+        return False
+    if version not in YNN_FLAG_JAXLIB_VERSIONS:
+        return False
+    environ["XLA_FLAGS"] = f"{flags} {YNN_FUSION_FLAG}=".strip()
+    return True
