@@ -4,12 +4,13 @@ Public API. Everything a user needs is importable from here; submodules are
 implementation detail.
 """
 
+# ruff: noqa: E402 (XLA's flags are set before anything else is imported)
 # First: XLA reads its flags when JAX starts its CPU client.
 from keras_layerlock.utils.keras_internals import configure_xla_cpu
 
 configure_xla_cpu()
 
-from keras_layerlock import callbacks  # noqa: E402
+from keras_layerlock import callbacks
 from keras_layerlock import converters
 from keras_layerlock import data
 from keras_layerlock import distribution
@@ -22,7 +23,7 @@ from keras_layerlock import models
 from keras_layerlock import optimizers
 
 # Last: the recipes build models from the names above.
-from keras_layerlock import recipes  # noqa: E402
+from keras_layerlock import recipes
 from keras_layerlock import utils
 from keras_layerlock.callbacks import CollapseMonitor
 from keras_layerlock.callbacks import DatasetEpochSync

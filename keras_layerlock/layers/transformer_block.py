@@ -2,8 +2,8 @@ import keras
 from keras import ops
 
 from keras_layerlock.layers.rotary_embedding_3d import RotaryEmbedding3D
-from keras_layerlock.utils.video_patches import standardize_attention_mask
 from keras_layerlock.utils.keras_internals import has_fused_attention
+from keras_layerlock.utils.video_patches import standardize_attention_mask
 
 ROPE_PLACEMENTS = ("post_norm", "qk")
 
