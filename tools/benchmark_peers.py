@@ -11,7 +11,9 @@ M: clips 16 x 64 x 64, tubelets 2 x 8 x 8, 90 % masked, batch 16.
 S: clips 8 x 32 x 32, 75 % masked, batch 32.
 
 Each implementation runs in its own process with one thread (OMP, MKL,
-TensorFlow and XLA thread pools set to 1), builds its model once, warms up,
+TensorFlow and XLA thread pools set to 1; JAX with the library's default
+XLA flags, see `keras_layerlock.utils.keras_internals.configure_xla_cpu`),
+builds its model and its clip batch (a backend tensor) once, warms up,
 and then takes `--steps` training steps per round, the implementations
 taking turns for `--rounds` rounds, so that they share the same window of
 machine load. `native` is `transformers.VideoMAEForPreTraining` (the peer,
@@ -46,7 +48,7 @@ DECODER_WIDTH, DECODER_LAYERS, DECODER_HEADS, DECODER_MLP = 96, 4, 3, 384
 TUBELET, PATCH = 2, 8
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
-              "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+              "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
               "TF_CPP_MIN_LOG_LEVEL": "3"}
 BACKENDS = {"torch": "torch", "torch_jit": "torch", "tensorflow": "tensorflow", "jax": "jax",
             "native": "torch", "native_compiled": "torch"}
@@ -73,7 +75,9 @@ def library_step(config, implementation):
     jit = True if implementation == "torch_jit" else "auto"
     model.compile(keras.optimizers.AdamW(1e-4), jit_compile=jit)
     shape = (config["batch"], config["frames"], config["size"], config["size"], 3)
-    x = np.random.default_rng(0).random(shape, dtype="float32")
+    # A backend tensor made once, as the peer's clips are one torch tensor:
+    # the step times the step, not a host-to-device copy of the batch.
+    x = keras.ops.convert_to_tensor(np.random.default_rng(0).random(shape, dtype="float32"))
     info = {"params": int(model.count_params()),
             "flops": float(step_flops(model, shape)["total"])}
     return (lambda: model.train_on_batch(x)), info
