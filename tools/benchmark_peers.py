@@ -3,7 +3,8 @@ VideoMAE in plain PyTorch, measured interleaved in one run.
 
 Usage:
     python tools/benchmark_peers.py [--configs S M] [--rounds 5] [--steps 3] \
-        [--implementations native native_compiled torch tensorflow jax]
+        [--implementations native native_compiled torch tensorflow jax] \
+        [--position-encoding {sincos3d,rope3d,learned}]
 
 Configurations (the speed issue's): encoder 192 wide, 6 blocks, 3 heads,
 MLP 768; MAE decoder 96 wide, 4 blocks, 3 heads, MLP 384; AdamW; float32.
@@ -20,7 +21,9 @@ machine load. `native` is `transformers.VideoMAEForPreTraining` (the peer,
 an optional benchmark dependency: `pip install -e ".[benchmark]"`), eager;
 `native_compiled` the same under `torch.compile`; `torch`, `tensorflow`,
 `jax` the library's `LayerLockMAE(decoder="mae")` under each backend
-(`train_on_batch`, Keras' default compilation); `torch_jit` the library on
+(`train_on_batch`, Keras' default compilation), with the peer's fixed
+sine-cosine position embedding (`--position-encoding sincos3d`; LayerLock's
+default `rope3d` rotates features in every block, which VideoMAE does not); `torch_jit` the library on
 PyTorch with `jit_compile=True`. Reports the median ms per step, the ratio
 to `native`, the parameter counts (equal within 0.1 % is the aim: the peer
 has no bias on the key projection), the achieved GFLOP/s from the
@@ -55,7 +58,7 @@ BACKENDS = {"torch": "torch", "torch_jit": "torch", "tensorflow": "tensorflow", 
 
 
 # ------------------------------------------------------------------ workers
-def library_step(config, implementation):
+def library_step(config, implementation, position_encoding="sincos3d"):
     sys.path.insert(0, ROOT)
     import keras
     import numpy as np
@@ -67,7 +70,7 @@ def library_step(config, implementation):
     backbone = kl.VideoViTBackbone(
         hidden_dim=WIDTH, num_layers=LAYERS, num_heads=HEADS, intermediate_dim=MLP,
         patch_size=(TUBELET, PATCH, PATCH), num_frames=config["frames"],
-        image_size=config["size"])
+        image_size=config["size"], position_encoding=position_encoding)
     model = kl.LayerLockMAE(
         backbone, decoder="mae", decoder_hidden_dim=DECODER_WIDTH,
         decoder_num_layers=DECODER_LAYERS, decoder_num_heads=DECODER_HEADS,
@@ -130,7 +133,7 @@ def gemm_rate():
     return 2 * 1024 ** 3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def worker(config_name, implementation, warmup):
+def worker(config_name, implementation, warmup, position_encoding):
     config = CONFIGS[config_name]
     if implementation.startswith("native"):
         import torch
@@ -142,7 +145,7 @@ def worker(config_name, implementation, warmup):
             import torch
 
             torch.set_num_threads(1)
-        step, info = library_step(config, implementation)
+        step, info = library_step(config, implementation, position_encoding)
     for _ in range(warmup):
         step()
     print("ready " + json.dumps(info), flush=True)
@@ -157,11 +160,11 @@ def worker(config_name, implementation, warmup):
 
 
 # -------------------------------------------------------------- coordinator
-def start(config_name, implementation, warmup):
+def start(config_name, implementation, warmup, position_encoding):
     env = dict(os.environ, KERAS_BACKEND=BACKENDS[implementation], **ONE_THREAD)
     return subprocess.Popen(
         [sys.executable, __file__, "--worker", config_name, implementation, "--warmup",
-         str(warmup)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+         str(warmup), "--position-encoding", position_encoding], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 def read_ready(process, name):
@@ -171,8 +174,9 @@ def read_ready(process, name):
     raise RuntimeError(f"{name} ended before it was ready (exit {process.wait()}).")
 
 
-def benchmark(config_name, implementations, rounds, steps, warmup):
-    processes = {name: start(config_name, name, warmup) for name in implementations}
+def benchmark(config_name, implementations, rounds, steps, warmup, position_encoding):
+    processes = {name: start(config_name, name, warmup, position_encoding)
+                 for name in implementations}
     infos = {name: read_ready(p, name) for name, p in processes.items()}
     times = {name: [] for name in implementations}
     for _ in range(rounds):
@@ -197,11 +201,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--position-encoding", default="sincos3d",
+                        choices=["sincos3d", "rope3d", "learned"],
+                        help="the library's; sincos3d (default) is the peer's")
     parser.add_argument("--worker", nargs=2, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--output", default=os.path.join(ROOT, "outputs", "benchmark_peers.json"))
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker[0], args.worker[1], args.warmup)
+        worker(args.worker[0], args.worker[1], args.warmup, args.position_encoding)
         return
     env = dict(os.environ, **ONE_THREAD)
     peak = float(subprocess.run(
@@ -209,9 +216,10 @@ def main():
          "import benchmark_peers as b; print(b.gemm_rate())"],
         env=env, capture_output=True, text=True, check=True).stdout.split()[-1])
     print(f"one-thread float32 matmul (torch.mm 1024^3): {peak:.1f} GFLOP/s")
-    results = {"gemm_gflops": peak, "configs": {}}
+    results = {"gemm_gflops": peak, "position_encoding": args.position_encoding, "configs": {}}
     for name in args.configs:
-        rows = benchmark(name, args.implementations, args.rounds, args.steps, args.warmup)
+        rows = benchmark(name, args.implementations, args.rounds, args.steps, args.warmup,
+                         args.position_encoding)
         native = rows.get("native", {}).get("ms")
         print(f"\nconfiguration {name} {CONFIGS[name]}")
         print("| implementation | parameters | ms / step | ratio to native | GFLOP/s | "
