@@ -164,7 +164,8 @@ def start(config_name, implementation, warmup, position_encoding):
     env = dict(os.environ, KERAS_BACKEND=BACKENDS[implementation], **ONE_THREAD)
     return subprocess.Popen(
         [sys.executable, __file__, "--worker", config_name, implementation, "--warmup",
-         str(warmup), "--position-encoding", position_encoding], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+         str(warmup), "--position-encoding", position_encoding],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 def read_ready(process, name):
