@@ -85,10 +85,12 @@ def test_bad_arguments_are_named(kwargs, message):
         make_classifier(**kwargs)
 
 
-def test_labels_out_of_range_are_refused_before_training():
+def test_labels_out_of_range_are_refused_before_training_and_evaluation():
     classifier = make_classifier()
     classifier.compile()
     videos, labels = data(8)
     labels[3] = 7
     with pytest.raises(ValueError, match=r"outside \[0, 3\).*label 7 at index 3"):
         classifier.fit(videos, labels, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"outside \[0, 3\).*label 7 at index 3"):
+        classifier.evaluate(videos, y=labels, verbose=0)

@@ -114,6 +114,14 @@ class VideoClassifier(ClassIndexLabels, KerasHubTask):
             kwargs = with_fit_defaults(x, kwargs)
         return super().fit(*args, **kwargs)
 
+    def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate` after the NumPy checks of `fit` (an
+        out-of-range label would otherwise give a NaN loss and a
+        meaningless accuracy)."""
+        check_video_array(args[0] if args else kwargs.get("x"), "x")
+        self.check_targets(args[1] if len(args) > 1 else kwargs.get("y"))
+        return super().evaluate(*args, **kwargs)
+
     def get_config(self):
         return {
             "backbone": keras.layers.serialize(self.backbone),
