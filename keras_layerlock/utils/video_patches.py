@@ -163,9 +163,18 @@ def grid_positions(grid_shape, dtype="int32"):
 
 
 def gather_tokens(tokens, indices):
-    """Gathers tokens `(B, N, D)` at per-example `indices` `(B, n)`."""
+    """Gathers tokens `(B, N, D)` at per-example `indices` `(B, n)`.
+
+    As rows of the flattened `(B * N, D)` tokens: `take_along_axis` would
+    broadcast the indices to `(B, n, D)` (PyTorch then wraps and gathers
+    every element), where whole rows are copied here.
+    """
     indices = ops.cast(indices, "int32")
-    return ops.take_along_axis(tokens, ops.expand_dims(indices, -1), axis=1)
+    shape = ops.shape(tokens)
+    num_tokens = tokens.shape[1] if tokens.shape[1] is not None else shape[1]
+    rows = indices + ops.arange(shape[0], dtype="int32")[:, None] * num_tokens
+    flat = ops.reshape(tokens, (-1,) + tuple(tokens.shape[2:]))
+    return ops.take(flat, rows, axis=0)
 
 
 def gather_positions(positions, indices):
