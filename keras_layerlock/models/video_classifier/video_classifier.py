@@ -107,9 +107,7 @@ class VideoClassifier(ClassIndexLabels, KerasHubTask):
     def fit(self, *args, **kwargs):
         """`keras.Model.fit` after checking NumPy videos and labels, with a
         `NonFiniteGuard` unless `callbacks` holds one."""
-        x = args[0] if args else kwargs.get("x")
-        check_video_array(x, "x")
-        self.check_targets(args[1] if len(args) > 1 else kwargs.get("y"))
+        x = self._check_numpy_inputs(args, kwargs)
         if len(args) <= 5:  # `callbacks` is fit's sixth positional argument
             kwargs = with_fit_defaults(x, kwargs)
         return super().fit(*args, **kwargs)
@@ -118,9 +116,16 @@ class VideoClassifier(ClassIndexLabels, KerasHubTask):
         """`keras.Model.evaluate` after the NumPy checks of `fit` (an
         out-of-range label would otherwise give a NaN loss and a
         meaningless accuracy)."""
-        check_video_array(args[0] if args else kwargs.get("x"), "x")
-        self.check_targets(args[1] if len(args) > 1 else kwargs.get("y"))
+        self._check_numpy_inputs(args, kwargs)
         return super().evaluate(*args, **kwargs)
+
+    def _check_numpy_inputs(self, args, kwargs):
+        """Checks `x` and `y` of `fit` / `evaluate` (given by position or
+        name) and returns `x`."""
+        x = args[0] if args else kwargs.get("x")
+        check_video_array(x, "x")
+        self.check_targets(args[1] if len(args) > 1 else kwargs.get("y"))
+        return x
 
     def get_config(self):
         return {
